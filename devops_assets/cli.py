@@ -1,0 +1,36 @@
+"""``devops-assets``: the console script ops engineers and CI steps call."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from devops_assets.config import ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from devops_assets import demo, report
+    from devops_assets.emulator import cli as emulator_cli
+
+    parser = argparse.ArgumentParser(
+        prog="devops-assets",
+        description="Run and measure the delivery pipeline of a Cloudflare Workers team.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo.add_parsers(commands)
+    report.add_parser(commands)
+    emulator_cli.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as exc:
+        print(f"devops-assets: config error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

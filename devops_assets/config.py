@@ -1,0 +1,290 @@
+"""The platform file: workers, environments, quality gate and targets.
+
+One TOML file describes a team's delivery pipeline. ``DEVOPS_ASSETS_CONFIG``
+names it; without it the demo's own file is used. A file that breaks the
+schema stops everything with one :class:`ConfigError` naming the file, the key
+and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG_ENV = "DEVOPS_ASSETS_CONFIG"
+HOME_ENV = "DEVOPS_ASSETS_HOME"
+DEMO_CONFIG = Path(__file__).parent / "demo" / "platform.toml"
+COMPARATORS = (">", ">=", "<", "<=")
+ENVIRONMENT_NAMES = ("development", "staging", "production")
+
+
+class ConfigError(ValueError):
+    """The platform file is missing a key or holds a value of the wrong kind."""
+
+    def __init__(self, path: Path | str, key: str, expected: str):
+        super().__init__(f"{path}: key '{key}': expected {expected}")
+        self.path, self.key, self.expected = str(path), key, expected
+
+
+@dataclass(frozen=True)
+class Worker:
+    name: str
+    tag: str  # the Builds API's external_script_id
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    branches: tuple[str, ...]
+    worker: str | None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A seed target such as build success > 95 %; ``value`` is in ``unit``."""
+
+    metric: str
+    comparator: str
+    value: float
+    unit: str
+    environment: str
+
+    def is_met(self, measured: float) -> bool:
+        return {
+            ">": measured > self.value,
+            ">=": measured >= self.value,
+            "<": measured < self.value,
+            "<=": measured <= self.value,
+        }[self.comparator]
+
+
+@dataclass(frozen=True)
+class CloudflareSettings:
+    """Where the API is. ``api_base_url = "emulator:"`` serves it in-process
+    from the simulator state in ``emulator_state`` (the demo)."""
+
+    account_id: str
+    api_base_url: str
+    api_token_env: str
+    emulator_state: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    path: Path
+    project: str
+    repository: str
+    timezone: str
+    health_window_days: int
+    cloudflare: CloudflareSettings
+    workers: tuple[Worker, ...]
+    environments: tuple[Environment, ...]
+    quality_gate: tuple[str, ...]
+    targets: tuple[Target, ...]
+    warehouse_url: str
+
+    def environment(self, name: str) -> Environment:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise KeyError(name)
+
+    def environment_of_worker(self, worker: str) -> str:
+        for env in self.environments:
+            if env.worker == worker:
+                return env.name
+        raise KeyError(worker)
+
+    def worker(self, name: str) -> Worker:
+        for w in self.workers:
+            if w.name == name:
+                return w
+        raise KeyError(name)
+
+
+class _Reader:
+    """Typed access to a parsed TOML table that names the file in every error."""
+
+    def __init__(self, path: Path, data: dict[str, Any], prefix: str = ""):
+        self.path, self.data, self.prefix = path, data, prefix
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def _fail(self, key: str, expected: str) -> ConfigError:
+        return ConfigError(self.path, self._key(key), expected)
+
+    def get(self, key: str, kind: type | tuple[type, ...], expected: str, default: Any = ...):
+        if key not in self.data:
+            if default is ...:
+                raise self._fail(key, f"{expected} (the key is missing)")
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) and kind is not bool and bool not in _as_tuple(kind):
+            raise self._fail(key, f"{expected}, got {value!r}")
+        if not isinstance(value, kind):
+            raise self._fail(key, f"{expected}, got {value!r}")
+        return value
+
+    def text(self, key: str, default: Any = ...) -> str:
+        value = self.get(key, str, "a non-empty string", default)
+        if value is not None and value == "":
+            raise self._fail(key, "a non-empty string, got ''")
+        return value
+
+    def strings(self, key: str, default: Any = ...) -> tuple[str, ...]:
+        value = self.get(key, list, "a list of strings", default)
+        if any(not isinstance(v, str) or not v for v in value):
+            raise self._fail(key, f"a list of non-empty strings, got {value!r}")
+        return tuple(value)
+
+    def table(self, key: str, default: Any = ...) -> _Reader:
+        value = self.get(key, dict, "a table", default)
+        return _Reader(self.path, value, f"{self._key(key)}.")
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def load_config(path: str | os.PathLike | None = None) -> PlatformConfig:
+    """Read and check the platform file at ``path`` (or ``$DEVOPS_ASSETS_CONFIG``)."""
+    path = Path(path or os.environ.get(CONFIG_ENV) or DEMO_CONFIG).expanduser()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, "(file)", "an existing TOML file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "(file)", f"valid TOML ({exc})") from None
+    return _parse(path, _Reader(path, data))
+
+
+def workspace_home() -> Path:
+    """Where local state lives: ``$DEVOPS_ASSETS_HOME`` or ``./.devops_assets``."""
+    return Path(os.environ.get(HOME_ENV) or ".devops_assets").expanduser().resolve()
+
+
+def _local_path(value: str, path: Path) -> str:
+    """Expand ``{home}`` and resolve a relative path against the file's folder."""
+    value = value.replace("{home}", str(workspace_home()))
+    if "://" in value or value.startswith("git@"):
+        return value
+    return str((path.parent / value).resolve())
+
+
+def _parse(path: Path, root: _Reader) -> PlatformConfig:
+    project = root.table("project")
+    workers = _workers(root)
+    environments = _environments(root, {w.name for w in workers})
+    env_names = {e.name for e in environments}
+    repository = _local_path(project.text("repository"), path)
+    return PlatformConfig(
+        path=path,
+        project=project.text("name"),
+        repository=repository,
+        timezone=_timezone(project),
+        health_window_days=_positive_int(project, "health_window_days", 30),
+        cloudflare=_cloudflare(root, path),
+        workers=workers,
+        environments=environments,
+        quality_gate=root.table("quality_gate").strings("steps"),
+        targets=_targets(root, env_names),
+        warehouse_url=_warehouse_url(root, path),
+    )
+
+
+def _timezone(project: _Reader) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = project.text("timezone", "UTC")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise project._fail("timezone", f"an IANA time zone name, got {name!r}") from None
+    return name
+
+
+def _positive_int(table: _Reader, key: str, default: int) -> int:
+    value = table.get(key, int, "a positive integer", default)
+    if value <= 0:
+        raise table._fail(key, f"a positive integer, got {value!r}")
+    return value
+
+
+def _cloudflare(root: _Reader, path: Path) -> CloudflareSettings:
+    cf = root.table("cloudflare")
+    account_id = cf.text("account_id")
+    if len(account_id) != 32 or any(c not in "0123456789abcdef" for c in account_id):
+        raise cf._fail("account_id", f"32 lowercase hex characters, got {account_id!r}")
+    base = cf.text("api_base_url", "https://api.cloudflare.com/client/v4")
+    if not (base.startswith(("http://", "https://")) or base == "emulator:"):
+        raise cf._fail("api_base_url", f"an http(s) URL or 'emulator:', got {base!r}")
+    state = cf.text("emulator_state", None)
+    if base == "emulator:" and state is None:
+        raise cf._fail("emulator_state", "a folder path when api_base_url is 'emulator:'")
+    return CloudflareSettings(
+        account_id=account_id,
+        api_base_url=base,
+        api_token_env=cf.text("api_token_env", "CLOUDFLARE_API_TOKEN"),
+        emulator_state=_local_path(state, path) if state else None,
+    )
+
+
+def _workers(root: _Reader) -> tuple[Worker, ...]:
+    items = root.get("workers", list, "an array of [[workers]] tables")
+    workers = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise root._fail(f"workers[{i}]", "a table with name and tag")
+        w = _Reader(root.path, item, f"workers[{i}].")
+        workers.append(Worker(name=w.text("name"), tag=w.text("tag")))
+    if not workers:
+        raise root._fail("workers", "at least one [[workers]] table")
+    return tuple(workers)
+
+
+def _environments(root: _Reader, workers: set[str]) -> tuple[Environment, ...]:
+    table = root.table("environments")
+    envs = []
+    for name in table.data:
+        if name not in ENVIRONMENT_NAMES:
+            raise table._fail(name, f"one of {', '.join(ENVIRONMENT_NAMES)}")
+        env = table.table(name)
+        worker = env.text("worker", None)
+        if worker is not None and worker not in workers:
+            raise env._fail("worker", f"the name of a [[workers]] entry, got {worker!r}")
+        envs.append(Environment(name, env.strings("branches"), worker))
+    if "production" not in {e.name for e in envs}:
+        raise table._fail("production", "a [environments.production] table")
+    return tuple(envs)
+
+
+def _targets(root: _Reader, env_names: set[str]) -> tuple[Target, ...]:
+    table = root.table("targets")
+    targets = []
+    for metric in table.data:
+        t = table.table(metric)
+        comparator = t.text("comparator")
+        if comparator not in COMPARATORS:
+            raise t._fail("comparator", f"one of {' '.join(COMPARATORS)}, got {comparator!r}")
+        value = t.get("value", (int, float), "a number")
+        environments = t.strings("environments", ("production",))
+        for env in environments:
+            if env not in env_names:
+                raise t._fail("environments", f"configured environment names, got {env!r}")
+        unit = t.text("unit")
+        targets.extend(Target(metric, comparator, float(value), unit, e) for e in environments)
+    return tuple(targets)
+
+
+def _warehouse_url(root: _Reader, path: Path) -> str:
+    """``$DEVOPS_ASSETS_DB_URL`` wins; else the file's ``[warehouse] url``; else SQLite."""
+    if os.environ.get("DEVOPS_ASSETS_DB_URL"):
+        return os.environ["DEVOPS_ASSETS_DB_URL"]
+    url = root.table("warehouse", {}).text("url", None)
+    if url:
+        return url.replace("{home}", str(workspace_home()))
+    return f"sqlite:///{workspace_home() / 'warehouse.sqlite'}"

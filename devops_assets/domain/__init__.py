@@ -1,0 +1,1 @@
+"""Pure functions over plain data: no Dagster, no network, no disk."""
