@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,7 @@ class PlatformConfig:
     repository: str
     timezone: str
     health_window_days: int
+    as_of: datetime | None  # the instant windows end at; None means "now"
     cloudflare: CloudflareSettings
     workers: tuple[Worker, ...]
     environments: tuple[Environment, ...]
@@ -187,6 +189,7 @@ def _parse(path: Path, root: _Reader) -> PlatformConfig:
         repository=repository,
         timezone=_timezone(project),
         health_window_days=_positive_int(project, "health_window_days", 30),
+        as_of=_instant(project, "as_of"),
         cloudflare=_cloudflare(root, path),
         workers=workers,
         environments=environments,
@@ -205,6 +208,19 @@ def _timezone(project: _Reader) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise project._fail("timezone", f"an IANA time zone name, got {name!r}") from None
     return name
+
+
+def _instant(table: _Reader, key: str) -> datetime | None:
+    """A TOML offset date-time (or ISO 8601 string with an offset) or nothing."""
+    value = table.get(key, (datetime, str), "an ISO 8601 date-time with an offset", None)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise table._fail(key, f"an ISO 8601 date-time, got {value!r}") from None
+    if value is not None and value.tzinfo is None:
+        raise table._fail(key, f"a date-time with a UTC offset, got {value.isoformat()!r}")
+    return value
 
 
 def _positive_int(table: _Reader, key: str, default: int) -> int:

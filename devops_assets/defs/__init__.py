@@ -1,0 +1,39 @@
+"""Dagster wiring: thin assets, checks, jobs and schedules over domain and sources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from devops_assets.config import PlatformConfig, load_config
+from devops_assets.defs.ingest.assets import git_commits, git_tags, worker_deployments, workers_builds
+from devops_assets.defs.metrics.assets import build_pipeline_health, dora_metrics
+from devops_assets.defs.resources import build_resources
+
+ALL_ASSETS = dg.AssetSelection.all()
+
+
+def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
+    """Everything the code location serves, for the platform file given (or the default)."""
+    config = config or load_config()
+    pipeline_health = build_pipeline_health(config)
+    refresh = dg.define_asset_job(
+        "refresh_pipeline_health",
+        selection=ALL_ASSETS,
+        description="Ingest git and Cloudflare history, recompute metrics and targets.",
+        tags={"devops_assets/kind": "measure"},
+    )
+    daily = dg.ScheduleDefinition(
+        name="daily_metrics",
+        job=refresh,
+        cron_schedule="0 6 * * *",
+        execution_timezone=config.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Refresh every asset once a day, in the team's time zone.",
+    )
+    return dg.Definitions(
+        assets=[git_commits, git_tags, workers_builds, worker_deployments, dora_metrics,
+                pipeline_health],
+        jobs=[refresh],
+        schedules=[daily],
+        resources=build_resources(config),
+    )

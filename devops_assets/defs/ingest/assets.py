@@ -1,0 +1,141 @@
+"""Ingest: git history and the Cloudflare records of every configured worker.
+
+Each asset writes its table with idempotent upserts, so materializing it again
+changes nothing unless the outside system changed.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from devops_assets.defs.resources import (
+    CloudflareResource,
+    GitResource,
+    PlatformResource,
+    WarehouseResource,
+)
+from devops_assets.domain.models import Build
+from devops_assets.sources import git
+
+OWNERS = ["team:platform"]
+
+
+@dg.asset(
+    group_name="ingest",
+    owners=OWNERS,
+    kinds={"git", "sql"},
+    description="Every commit reachable from the repository's branches and tags.",
+)
+def git_commits(
+    context: dg.AssetExecutionContext, git_repo: GitResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """One row per commit (sha): parents, author and committer time with offsets, message.
+
+    Commits never change, so a re-run only adds what was pushed since.
+    """
+    path = git_repo.local_path()
+    commits = git.read_commits(path)
+    before = len(warehouse.warehouse.snapshot("commits"))
+    written = warehouse.warehouse.upsert_commits(commits)
+    context.log.info("Read %d commits from %s; upserted %d", len(commits), path, written)
+    newest = max((c.commit_time for c in commits), default=None)
+    return dg.MaterializeResult(
+        metadata={
+            "commits": len(commits),
+            "new_commits": len(commits) - before,
+            "merge_commits": sum(c.is_merge for c in commits),
+            "newest_commit": dg.MetadataValue.timestamp(newest) if newest else None,
+        }
+    )
+
+
+@dg.asset(
+    group_name="ingest",
+    owners=OWNERS,
+    kinds={"git", "sql"},
+    description="Every tag of the repository, peeled to its commit.",
+)
+def git_tags(
+    context: dg.AssetExecutionContext, git_repo: GitResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """One row per tag name: the commit it points to and its time (tagger or commit date)."""
+    tags = git.read_tags(git_repo.local_path())
+    warehouse.warehouse.upsert_tags(tags)
+    context.log.info("Read %d tags", len(tags))
+    return dg.MaterializeResult(
+        metadata={"tags": len(tags), "annotated_tags": sum(t.annotated for t in tags)}
+    )
+
+
+@dg.asset(
+    group_name="ingest",
+    owners=OWNERS,
+    kinds={"cloudflare", "sql"},
+    description="Workers Builds history of every configured worker, fetched incrementally.",
+)
+def workers_builds(
+    context: dg.AssetExecutionContext,
+    platform: PlatformResource,
+    cloudflare: CloudflareResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """One row per build (build_uuid): branch, commit, status, outcome and phase times.
+
+    A run asks the API only for builds newer than the newest stored one, plus
+    the builds that were still queued or running last time, because their
+    outcome changes after we first saw them.
+    """
+    client, store = cloudflare.client(), warehouse.warehouse
+    fetched: list[Build] = []
+    metadata: dict[str, int] = {}
+    for worker in platform.config.workers:
+        newest = store.newest_build_created_on(worker.name)
+        new = client.list_builds(worker.name, worker.tag, newer_than=newest)
+        pending = set(store.unfinished_builds(worker.name)) - {b.build_uuid for b in new}
+        refreshed = [client.get_build(uuid, worker.name) for uuid in sorted(pending)]
+        fetched += new + refreshed
+        context.log.info(
+            "%s: %d new builds since %s, %d unfinished refreshed",
+            worker.name, len(new), newest, len(refreshed),
+        )
+        metadata[f"{worker.name}.new_builds"] = len(new)
+        metadata[f"{worker.name}.refreshed_builds"] = len(refreshed)
+
+    store.upsert_builds(fetched)
+    stored = store.builds()
+    metadata["builds_stored"] = len(stored)
+    metadata["builds_unfinished"] = sum(not b.finished for b in stored)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    group_name="ingest",
+    owners=OWNERS,
+    kinds={"cloudflare", "sql"},
+    description="Deployments of every worker that serves an environment, with their commits.",
+)
+def worker_deployments(
+    context: dg.AssetExecutionContext,
+    platform: PlatformResource,
+    cloudflare: CloudflareResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """One row per deployment id: when, which version at what share, which commit, and
+    whether it was a rollback (a new 100 % deployment of an older version)."""
+    client, config = cloudflare.client(), platform.config
+    deployments = []
+    for env in config.environments:
+        if env.worker is None:
+            continue
+        worker = config.worker(env.worker)
+        found = client.worker_deployments(worker.name, worker.tag, env.name)
+        context.log.info("%s (%s): %d deployments", worker.name, env.name, len(found))
+        deployments += found
+
+    warehouse.warehouse.upsert_deployments(deployments)
+    metadata = {"deployments": len(deployments)}
+    for env in {d.environment for d in deployments}:
+        in_env = [d for d in deployments if d.environment == env]
+        metadata[f"{env}.deployments"] = len(in_env)
+        metadata[f"{env}.rollbacks"] = sum(d.kind == "rollback" for d in in_env)
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,146 @@
+"""Measure: DORA-style metrics per environment, and the team's targets as checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from devops_assets.config import PlatformConfig, Target
+from devops_assets.defs.resources import PlatformResource, WarehouseResource
+from devops_assets.domain.health import evaluate_targets, human
+from devops_assets.domain.measure import measure_environments
+from devops_assets.domain.models import HealthRow
+
+OWNERS = ["team:platform"]
+ROLLING_WINDOWS_DAYS = (7, 30, 90)
+
+
+def window_end(config: PlatformConfig) -> datetime:
+    """Windows end at the configured ``as_of`` instant, else now."""
+    return config.as_of or datetime.now(UTC)
+
+
+def windows(config: PlatformConfig) -> list[tuple[datetime, datetime]]:
+    """The rolling windows measured, each ``[end - days, end)``; the health window included."""
+    end = window_end(config)
+    days = sorted({*ROLLING_WINDOWS_DAYS, config.health_window_days})
+    return [(end - timedelta(days=d), end) for d in days]
+
+
+@dg.asset(
+    group_name="metrics",
+    owners=OWNERS,
+    kinds={"pandas", "sql"},
+    deps=["git_commits", "workers_builds", "worker_deployments"],
+    description="Deployment frequency, lead time, build health and rollback rate per environment.",
+)
+def dora_metrics(
+    context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """One row per (metric, environment, window): the value in its unit, or null when the
+    window held nothing to measure. Windows roll: 7, 30 and 90 days ending now (or at
+    the configured ``as_of``). Recomputed whole from the stored records, so a re-run
+    writes the same rows."""
+    config, store = platform.config, warehouse.warehouse
+    values = measure_environments(
+        config, store.commits(), store.deployments(), store.builds(), windows(config)
+    )
+    computed_at = datetime.now(UTC)
+    store.replace_metric_values(values, computed_at)
+    context.log.info("Computed %d metric values over %d windows", len(values), len(windows(config)))
+
+    start, end = health_window(config)
+    in_health = [v for v in values if (v.window_start, v.window_end) == (start, end)]
+    metadata: dict[str, object] = {
+        f"{v.environment}/{v.metric}": float(v.value) for v in in_health if v.value is not None
+    }
+    metadata["window_days"] = config.health_window_days
+    metadata["summary"] = dg.MetadataValue.md(_metrics_markdown(in_health))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def health_window(config: PlatformConfig) -> tuple[datetime, datetime]:
+    end = window_end(config)
+    return end - timedelta(days=config.health_window_days), end
+
+
+def check_name(target: Target) -> str:
+    return f"{target.environment}_{target.metric}_target"
+
+
+def _target_text(target: Target) -> str:
+    return f"{target.metric} {target.comparator} {human(target.value, target.unit)}"
+
+
+def _metrics_markdown(values) -> str:
+    lines = ["| metric | environment | value |", "| --- | --- | --- |"]
+    for v in sorted(values, key=lambda v: (v.environment, v.metric)):
+        lines.append(f"| {v.metric} | {v.environment} | {human(v.value, v.unit)} |")
+    return "\n".join(lines)
+
+
+def _health_markdown(rows: list[HealthRow]) -> str:
+    lines = ["| metric | environment | value | target | status |", "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        target = f"{r.comparator} {human(r.target, r.unit)}"
+        lines.append(
+            f"| {r.metric} | {r.environment} | {human(r.value, r.unit)} | {target} | {r.status} |"
+        )
+    return "\n".join(lines)
+
+
+def build_pipeline_health(config: PlatformConfig) -> dg.AssetsDefinition:
+    """The health asset, with one asset check per configured target."""
+    specs = [
+        dg.AssetCheckSpec(
+            check_name(t),
+            asset="pipeline_health",
+            description=f"{_target_text(t)} in {t.environment} over "
+            f"{config.health_window_days} days",
+        )
+        for t in config.targets
+    ]
+
+    @dg.asset(
+        name="pipeline_health",
+        group_name="metrics",
+        owners=OWNERS,
+        kinds={"sql"},
+        deps=[dora_metrics],
+        check_specs=specs,
+        description="Each team target against its measured value, met or missed.",
+    )
+    def pipeline_health(
+        context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """One row per (metric, environment) target: value, target and status over the
+        health window. A missed target fails its asset check (severity WARN) so the UI
+        shows it red without stopping the run."""
+        config, store = platform.config, warehouse.warehouse
+        start, end = health_window(config)
+        rows = evaluate_targets(config.targets, store.metric_values(), start, end)
+        store.replace_pipeline_health(rows)
+        missed = [r for r in rows if r.status != "met"]
+        context.log.info("%d targets, %d not met", len(rows), len(missed))
+        return dg.MaterializeResult(
+            metadata={
+                "targets": len(rows),
+                "targets_met": len(rows) - len(missed),
+                "table": dg.MetadataValue.md(_health_markdown(rows)),
+            },
+            check_results=[_check_result(t, r) for t, r in zip(config.targets, rows)],
+        )
+
+    return pipeline_health
+
+
+def _check_result(target: Target, row: HealthRow) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=check_name(target),
+        passed=row.status == "met",
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{human(row.value, row.unit)} ({row.status}); target {_target_text(target)}",
+        metadata={"value": row.value if row.value is not None else float("nan"),
+                  "target": target.value, "status": row.status},
+    )

@@ -1,0 +1,89 @@
+"""Pipeline health: each of the team's targets against the measured value.
+
+A target is met, missed, or has no data (nothing happened in the window to
+measure). "No data" is never counted as met: a week without builds says
+nothing about build success.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from devops_assets.config import Target
+from devops_assets.domain.models import HealthRow, MetricValue
+
+MET, MISSED, NO_DATA = "met", "missed", "no data"
+
+
+def evaluate_targets(
+    targets: Iterable[Target],
+    values: Iterable[MetricValue],
+    window_start: datetime,
+    window_end: datetime,
+) -> list[HealthRow]:
+    """One row per target, reading the metric measured over exactly this window."""
+    by_key = {
+        (v.metric, v.environment): v
+        for v in values
+        if v.window_start == window_start and v.window_end == window_end
+    }
+    rows = []
+    for target in targets:
+        measured = by_key.get((target.metric, target.environment))
+        value = measured.value if measured else None
+        if value is None:
+            status = NO_DATA
+        else:
+            status = MET if target.is_met(value) else MISSED
+        rows.append(
+            HealthRow(
+                metric=target.metric,
+                environment=target.environment,
+                value=value,
+                unit=target.unit,
+                comparator=target.comparator,
+                target=target.value,
+                status=status,
+                window_start=window_start,
+                window_end=window_end,
+            )
+        )
+    return rows
+
+
+def human(value: float | None, unit: str) -> str:
+    """A number as an ops engineer reads it: ``97.5 %``, ``4.2 min``, ``1.3 d``."""
+    if value is None:
+        return "—"
+    if unit == "ratio":
+        return f"{value * 100:.1f} %"
+    if unit == "seconds":
+        return _duration(value)
+    if unit == "per_week":
+        return f"{value:.2f}/week"
+    if unit == "count":
+        return f"{value:.0f}"
+    return f"{value:g} {unit}"
+
+
+def _duration(seconds: float) -> str:
+    for size, label in ((86400, "d"), (3600, "h"), (60, "min")):
+        if abs(seconds) >= size:
+            return f"{seconds / size:.1f} {label}"
+    return f"{seconds:.0f} s"
+
+
+def render_table(rows: Iterable[HealthRow]) -> str:
+    """The pipeline-health table as aligned plain text, one line per target."""
+    header = ("metric", "environment", "value", "target", "status")
+    lines = [header]
+    for row in rows:
+        target = f"{row.comparator} {human(row.target, row.unit)}"
+        lines.append(
+            (row.metric, row.environment, human(row.value, row.unit), target, row.status.upper())
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
