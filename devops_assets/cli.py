@@ -9,7 +9,8 @@ from devops_assets.config import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from devops_assets import demo, report
+    from devops_assets import report
+    from devops_assets.demo import commands as demo
     from devops_assets.emulator import cli as emulator_cli
 
     parser = argparse.ArgumentParser(

@@ -272,7 +272,10 @@ def _environments(root: _Reader, workers: set[str]) -> tuple[Environment, ...]:
         worker = env.text("worker", None)
         if worker is not None and worker not in workers:
             raise env._fail("worker", f"the name of a [[workers]] entry, got {worker!r}")
-        envs.append(Environment(name, env.strings("branches"), worker))
+        branches = env.strings("branches")
+        if not branches:
+            raise env._fail("branches", "at least one branch name or glob")
+        envs.append(Environment(name, branches, worker))
     if "production" not in {e.name for e in envs}:
         raise table._fail("production", "a [environments.production] table")
     return tuple(envs)

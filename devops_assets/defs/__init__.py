@@ -5,7 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from devops_assets.config import PlatformConfig, load_config
-from devops_assets.defs.ingest.assets import git_commits, git_tags, worker_deployments, workers_builds
+from devops_assets.defs.ingest.assets import (
+    git_commits,
+    git_tags,
+    worker_deployments,
+    workers_builds,
+)
 from devops_assets.defs.metrics.assets import build_pipeline_health, dora_metrics
 from devops_assets.defs.resources import build_resources
 
@@ -31,8 +36,14 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
         description="Refresh every asset once a day, in the team's time zone.",
     )
     return dg.Definitions(
-        assets=[git_commits, git_tags, workers_builds, worker_deployments, dora_metrics,
-                pipeline_health],
+        assets=[
+            git_commits,
+            git_tags,
+            workers_builds,
+            worker_deployments,
+            dora_metrics,
+            pipeline_health,
+        ],
         jobs=[refresh],
         schedules=[daily],
         resources=build_resources(config),

@@ -96,7 +96,10 @@ def workers_builds(
         fetched += new + refreshed
         context.log.info(
             "%s: %d new builds since %s, %d unfinished refreshed",
-            worker.name, len(new), newest, len(refreshed),
+            worker.name,
+            len(new),
+            newest,
+            len(refreshed),
         )
         metadata[f"{worker.name}.new_builds"] = len(new)
         metadata[f"{worker.name}.refreshed_builds"] = len(refreshed)

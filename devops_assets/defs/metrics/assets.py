@@ -81,7 +81,10 @@ def _metrics_markdown(values) -> str:
 
 
 def _health_markdown(rows: list[HealthRow]) -> str:
-    lines = ["| metric | environment | value | target | status |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "| metric | environment | value | target | status |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
         target = f"{r.comparator} {human(r.target, r.unit)}"
         lines.append(
@@ -141,6 +144,9 @@ def _check_result(target: Target, row: HealthRow) -> dg.AssetCheckResult:
         passed=row.status == "met",
         severity=dg.AssetCheckSeverity.WARN,
         description=f"{human(row.value, row.unit)} ({row.status}); target {_target_text(target)}",
-        metadata={"value": row.value if row.value is not None else float("nan"),
-                  "target": target.value, "status": row.status},
+        metadata={
+            "value": row.value if row.value is not None else float("nan"),
+            "target": target.value,
+            "status": row.status,
+        },
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from devops_assets.config import PlatformConfig, load_config, workspace_home
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGSTER_DB = "devops_assets_dagster"
 
 
@@ -73,7 +73,9 @@ def run_demo(args) -> int:
 
     rows = Warehouse(config.warehouse_url).pipeline_health()
     start, end = rows[0].window_start, rows[0].window_end
-    print(f"\nPipeline health of {config.project}, {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC")
+    print(
+        f"\nPipeline health of {config.project}, {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
+    )
     print(render_table(rows))
     print(f"\nrun {result.run_id} stored in PostgreSQL; `make dev` shows it in the UI")
     return 0

@@ -1,0 +1,1 @@
+"""The demo: its platform file and the commands that run it locally."""

@@ -1,0 +1,135 @@
+"""The platform file: the demo's loads, a bad one names file, key and expectation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devops_assets.config import DEMO_CONFIG, ConfigError, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "platform.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def demo_text() -> str:
+    return DEMO_CONFIG.read_text(encoding="utf-8")
+
+
+def test_demo_config_describes_the_moltworker_pipeline():
+    config = load_config(DEMO_CONFIG)
+
+    assert config.environment("staging").branches == ("hardshell",)
+    assert config.environment("staging").worker == "moltworker-staging"
+    assert config.environment("production").worker == "moltworker"
+    assert config.environment("development").branches == ("feature/*",)
+    assert config.quality_gate == (
+        "lint",
+        "check",
+        "format",
+        "test:backend",
+        "test:e2e",
+        "test:smoke",
+        "test:unit",
+    )
+    targets = {(t.metric, t.environment): (t.comparator, t.value) for t in config.targets}
+    assert targets[("build_success_rate", "production")] == (">", 0.95)
+    assert targets[("build_duration_p50", "staging")] == ("<", 300.0)
+    assert targets[("deployment_frequency", "production")] == (">=", 1.0)
+    assert targets[("lead_time_p50", "production")] == ("<", 86400.0)
+    assert targets[("rollback_rate", "production")] == ("<", 0.05)
+
+
+def test_config_env_var_chooses_the_file(tmp_path, monkeypatch):
+    path = write(tmp_path, demo_text().replace('name = "moltworker"', 'name = "other"', 1))
+    monkeypatch.setenv("DEVOPS_ASSETS_CONFIG", str(path))
+
+    assert load_config().project == "other"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "expected"),
+    [
+        (
+            'comparator = ">"',
+            'comparator = "=>"',
+            "targets.build_success_rate.comparator",
+            "one of > >= < <=",
+        ),
+        ("value = 0.95", 'value = "high"', "targets.build_success_rate.value", "a number"),
+        (
+            'worker = "moltworker"',
+            'worker = "nope"',
+            "environments.production.worker",
+            "the name of a [[workers]] entry",
+        ),
+        ('timezone = "UTC"', 'timezone = "Mars/Olympus"', "project.timezone", "IANA time zone"),
+        (
+            'account_id = "0d5c4b3a29180716f5e4d3c2b1a09f8e"',
+            'account_id = "xyz"',
+            "cloudflare.account_id",
+            "32 lowercase hex",
+        ),
+        (
+            'branches = ["hardshell"]',
+            "branches = []",
+            "environments.staging.branches",
+            "at least one branch",
+        ),
+        (
+            'branches = ["hardshell"]',
+            'branches = "hardshell"',
+            "environments.staging.branches",
+            "a list of strings",
+        ),
+        (
+            "health_window_days = 30",
+            "health_window_days = 0",
+            "project.health_window_days",
+            "a positive integer",
+        ),
+        ("as_of = 2026-11-30T18:00:00Z", "as_of = 2026-11-30T18:00:00", "project.as_of", "offset"),
+    ],
+)
+def test_bad_value_is_refused_naming_file_and_key(tmp_path, old, new, key, expected):
+    assert old in demo_text()
+    path = write(tmp_path, demo_text().replace(old, new, 1))
+
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+
+    assert err.value.key == key
+    assert str(path) in str(err.value)
+    if expected:
+        assert expected in str(err.value)
+
+
+def test_missing_section_is_named(tmp_path):
+    gate = '[quality_gate]\nsteps = ["lint", "check", "format", "test:backend", "test:e2e", '
+    gate += '"test:smoke", "test:unit"]\n'
+    assert gate in demo_text()
+    path = write(tmp_path, demo_text().replace(gate, ""))
+
+    with pytest.raises(ConfigError, match="key 'quality_gate'"):
+        load_config(path)
+
+
+def test_broken_toml_and_missing_file_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="valid TOML"):
+        load_config(write(tmp_path, "[project\nname = 1"))
+    with pytest.raises(ConfigError, match="an existing TOML file"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_home_placeholder_and_warehouse_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEVOPS_ASSETS_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("DEVOPS_ASSETS_DB_URL", raising=False)
+    config = load_config(DEMO_CONFIG)
+    assert config.repository == str(tmp_path / "state" / "demo" / "repo")
+    assert config.warehouse_url == f"sqlite:///{tmp_path / 'state' / 'warehouse.sqlite'}"
+
+    monkeypatch.setenv("DEVOPS_ASSETS_DB_URL", "postgresql://postgres@127.0.0.1/wh")
+    assert load_config(DEMO_CONFIG).warehouse_url == "postgresql://postgres@127.0.0.1/wh"

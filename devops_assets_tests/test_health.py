@@ -1,0 +1,73 @@
+"""Targets against measured values: met, missed, and no data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from devops_assets.config import Target
+from devops_assets.domain.health import evaluate_targets, human, render_table
+from devops_assets.domain.models import MetricValue
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+END = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def value(metric, env, v, unit, start=START):
+    return MetricValue(metric, env, start, END, v, unit)
+
+
+def test_each_target_reads_its_metric_over_exactly_the_health_window():
+    targets = [
+        Target("build_success_rate", ">", 0.95, "ratio", "production"),
+        Target("lead_time_p50", "<", 86400, "seconds", "production"),
+        Target("deployment_frequency", ">=", 1, "per_week", "production"),
+        Target("rollback_rate", "<", 0.05, "ratio", "production"),
+    ]
+    values = [
+        value("build_success_rate", "production", 0.95, "ratio"),  # not > 0.95: missed
+        value("lead_time_p50", "production", 3600.0, "seconds"),
+        value("deployment_frequency", "production", 1.0, "per_week"),  # >= 1: met
+        value("rollback_rate", "production", None, "ratio"),
+        value("rollback_rate", "production", 0.0, "ratio", start=datetime(2026, 9, 1, tzinfo=UTC)),
+    ]
+
+    rows = evaluate_targets(targets, values, START, END)
+
+    assert [(r.metric, r.status) for r in rows] == [
+        ("build_success_rate", "missed"),
+        ("lead_time_p50", "met"),
+        ("deployment_frequency", "met"),
+        ("rollback_rate", "no data"),
+    ]
+    assert rows[1].value == 3600.0 and rows[1].target == 86400
+
+
+def test_human_units_read_as_an_ops_engineer_expects():
+    assert human(0.9756, "ratio") == "97.6 %"
+    assert human(272.0, "seconds") == "4.5 min"
+    assert human(5400.0, "seconds") == "1.5 h"
+    assert human(129600.0, "seconds") == "1.5 d"
+    assert human(42.0, "seconds") == "42 s"
+    assert human(2.5, "per_week") == "2.50/week"
+    assert human(None, "ratio") == "—"
+
+
+def test_rendered_table_has_one_line_per_target():
+    rows = evaluate_targets(
+        [Target("rollback_rate", "<", 0.05, "ratio", "production")],
+        [value("rollback_rate", "production", 0.1, "ratio")],
+        START,
+        END,
+    )
+    lines = render_table(rows).splitlines()
+    assert lines[0].split() == ["metric", "environment", "value", "target", "status"]
+    assert lines[2].split() == [
+        "rollback_rate",
+        "production",
+        "10.0",
+        "%",
+        "<",
+        "5.0",
+        "%",
+        "MISSED",
+    ]
