@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,13 @@ class PlatformConfig:
             if env.name == name:
                 return env
         raise KeyError(name)
+
+    def environment_of_branch(self, branch: str) -> str | None:
+        """The first environment whose branch globs match ``branch``, if any."""
+        for env in self.environments:
+            if any(fnmatchcase(branch, glob) for glob in env.branches):
+                return env.name
+        return None
 
     def environment_of_worker(self, worker: str) -> str:
         for env in self.environments:

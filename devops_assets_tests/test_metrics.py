@@ -1,0 +1,178 @@
+"""Delivery and build metrics on small cases worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from devops_assets.domain.metrics import build_metrics, delivery_metrics, rollback_rate
+from devops_assets.domain.models import Build, Commit, Deployment
+from devops_assets.domain.stats import mean, percentile
+
+MAR_1 = datetime(2024, 3, 1, tzinfo=UTC)
+HOUR = 3600
+
+
+def at(hours: float) -> datetime:
+    return MAR_1 + timedelta(hours=hours)
+
+
+def make_commit(sha: str, authored_hours: float, *parents: str) -> Commit:
+    return Commit(sha, parents, at(authored_hours), at(authored_hours), "dev@x.invalid", sha)
+
+
+def deploy(deployment_id, sha, hours, env="production", kind="deploy") -> Deployment:
+    return Deployment(deployment_id, "api", env, at(hours), deployment_id, 100.0, sha, kind)
+
+
+# a ─ b ─ c ───── m ─ g      (hours after Mar 1 00:00 UTC; author times)
+#      └─ d ─ e ─┘           a 0, b 24, c 36, d 30, e 48, m 90, g 114
+COMMITS = [
+    make_commit("a", 0),
+    make_commit("b", 24, "a"),
+    make_commit("c", 36, "b"),
+    make_commit("d", 30, "b"),
+    make_commit("e", 48, "d"),
+    make_commit("m", 90, "c", "e"),
+    make_commit("g", 114, "m"),
+]
+# d0 ships a (baseline), d1 ships b c, d2 ships d e m, its retry nothing, d3 ships g.
+DEPLOYMENTS = [
+    deploy("d0", "a", 12),
+    deploy("d1", "c", 48),
+    deploy("d2", "m", 96),
+    deploy("d2-retry", "m", 97),
+    deploy("d3", "g", 168),
+    deploy("staging-1", "g", 150, env="staging"),
+]
+# Lead times in hours: b 48-24=24, c 48-36=12, d 96-30=66, e 96-48=48, m 96-90=6,
+# g 168-114=54.  Sorted: 6 12 24 48 54 66.
+
+
+def measured(start: datetime, end: datetime, deployments=DEPLOYMENTS) -> dict[str, float | None]:
+    return {v.metric: v.value for v in delivery_metrics(COMMITS, deployments, start, end)}
+
+
+def test_one_week_window_hand_worked():
+    # Window Mar 2 00:00 .. Mar 9 00:00 holds d1 d2 d2-retry d3: 4 deployments in 1 week.
+    # p50: rank 5 x 0.5 = 2.5, between 24 h and 48 h -> 36 h.
+    # p90: rank 5 x 0.9 = 4.5, between 54 h and 66 h -> 60 h.  Mean: 210 / 6 = 35 h.
+    assert measured(at(24), at(192)) == {
+        "deployment_count": 4,
+        "deployment_frequency": 4.0,
+        "lead_time_p50": 36 * HOUR,
+        "lead_time_p90": 60 * HOUR,
+        "lead_time_mean": 35 * HOUR,
+    }
+
+
+def test_baseline_changeset_is_left_out_even_when_inside_the_window():
+    # Mar 1 .. Mar 15 also holds d0 (5 deployments in 2 weeks) but a's 12 h is not counted.
+    values = measured(at(0), at(336))
+    assert values["deployment_count"] == 5
+    assert values["deployment_frequency"] == 2.5
+    assert values["lead_time_p50"] == 36 * HOUR
+
+
+def test_window_counts_commits_by_their_first_deployment_time():
+    # Mar 4 00:00 .. Mar 6 00:00 holds d2 and its retry: d e m, lead times 66 48 6 h.
+    # 2 deployments in 2/7 week -> 7 per week; median of three -> 48 h; mean 40 h.
+    values = measured(at(72), at(120))
+    assert values["deployment_count"] == 2
+    assert values["deployment_frequency"] == pytest.approx(7.0)
+    assert values["lead_time_p50"] == 48 * HOUR
+    assert values["lead_time_mean"] == 40 * HOUR
+
+
+def test_empty_window_has_zero_deployments_and_no_lead_time():
+    values = measured(at(240), at(408))
+    assert values == {
+        "deployment_count": 0,
+        "deployment_frequency": 0.0,
+        "lead_time_p50": None,
+        "lead_time_p90": None,
+        "lead_time_mean": None,
+    }
+
+
+def test_single_deployment_is_only_a_baseline():
+    values = measured(at(0), at(168), deployments=[deploy("d0", "m", 100)])
+    assert values["deployment_count"] == 1
+    assert values["lead_time_p50"] is None
+
+
+def test_deployment_order_in_the_input_does_not_matter():
+    assert measured(at(24), at(192), list(reversed(DEPLOYMENTS))) == measured(at(24), at(192))
+
+
+def test_other_environments_are_measured_separately():
+    values = delivery_metrics(COMMITS, DEPLOYMENTS, at(0), at(336), environment="staging")
+    by_name = {v.metric: v for v in values}
+    # staging-1 is staging's only deployment, hence its baseline.
+    assert by_name["deployment_count"].value == 1
+    assert by_name["lead_time_p50"].value is None
+    assert {v.environment for v in values} == {"staging"}
+    assert by_name["deployment_frequency"].unit == "per_week"
+
+
+def test_window_must_be_aware_and_non_empty():
+    with pytest.raises(ValueError, match="not before end"):
+        measured(at(10), at(10))
+    with pytest.raises(ValueError, match="UTC offset"):
+        delivery_metrics(COMMITS, DEPLOYMENTS, datetime(2024, 3, 1), at(10))
+
+
+def test_rollback_rate_is_rollbacks_over_all_deployments_in_the_window():
+    deployments = [
+        *DEPLOYMENTS,
+        deploy("back", "c", 100, kind="rollback"),
+        deploy("old-back", "a", 13, kind="rollback"),  # before the window
+    ]
+    # Mar 2 .. Mar 9: d1 d2 d2-retry back d3 -> 1 rollback of 5.
+    assert rollback_rate(deployments, at(24), at(192)).value == pytest.approx(0.2)
+    assert rollback_rate(deployments, at(400), at(500)).value is None
+
+
+def build(uuid, outcome, start_hours, minutes, status="stopped") -> Build:
+    started = at(start_hours)
+    stopped = started + timedelta(minutes=minutes) if outcome else None
+    return Build(uuid, "api", "main", "c", status, outcome, started, started, stopped)
+
+
+def test_build_success_rate_and_durations_hand_worked():
+    builds = [
+        build("b1", "success", 10, 5),
+        build("b2", "fail", 11, 10),
+        build("b3", "success", 12, 2),
+        build("b4", "cancelled", 13, 1),  # in durations, not in the success rate
+        build("b5", None, 14, 0, status="running"),  # not finished: left out
+        build("b6", "success", 23.9, 60),  # stops after the window
+    ]
+    # Rate: 2 successes of 3 rated. Durations 60 120 300 600 s:
+    # p50 (120+300)/2 = 210; p90 rank 2.7 -> 300 + 0.7 x 300 = 510; mean 1080/4 = 270.
+    values = {v.metric: v.value for v in build_metrics(builds, at(0), at(24))}
+    assert values["build_success_rate"] == pytest.approx(2 / 3)
+    assert values["build_duration_p50"] == 210
+    assert values["build_duration_p90"] == pytest.approx(510)
+    assert values["build_duration_mean"] == 270
+
+
+def test_no_finished_builds_means_no_values():
+    values = build_metrics([build("b5", None, 1, 0, status="running")], at(0), at(24))
+    assert {v.value for v in values} == {None}
+
+
+def test_percentile_interpolates_between_closest_ranks():
+    assert percentile([4, 1, 3, 2], 50) == 2.5
+    assert percentile([10], 90) == 10
+    assert percentile([1, 2, 3, 4, 5], 0) == 1
+    assert percentile([1, 2, 3, 4, 5], 100) == 5
+    assert percentile([], 50) is None
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        percentile([1], 101)
+
+
+def test_mean_of_nothing_is_none():
+    assert mean([1, 2, 6]) == 3
+    assert mean([]) is None
