@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from datetime import datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 

@@ -74,6 +74,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+def _pad(cells: tuple[str, ...], widths: list[int]) -> str:
+    return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+
+
 def render_table(rows: Iterable[HealthRow]) -> str:
     """The pipeline-health table as aligned plain text, one line per target."""
     header = ("metric", "environment", "value", "target", "status")
@@ -84,6 +88,6 @@ def render_table(rows: Iterable[HealthRow]) -> str:
             (row.metric, row.environment, human(row.value, row.unit), target, row.status.upper())
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+    out = [_pad(line, widths) for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)
