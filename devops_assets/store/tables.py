@@ -1,0 +1,144 @@
+"""The warehouse tables, keyed by the natural ids of what they hold.
+
+Instants are stored in UTC (``timestamptz`` on PostgreSQL, ISO text on SQLite)
+and always come back timezone-aware. Commits and tags also keep the offset, in
+minutes, their clock was written with, so the original time round-trips.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+METADATA = sa.MetaData()
+
+
+class UtcDateTime(sa.types.TypeDecorator):
+    """An aware instant stored in UTC and read back as an aware UTC ``datetime``."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine:
+        aware = dialect.name == "postgresql"
+        return dialect.type_descriptor(sa.DateTime(timezone=aware))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: expected a timezone")
+        utc = value.astimezone(UTC)
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _text(name: str, **kwargs) -> sa.Column:
+    return sa.Column(name, sa.Text, nullable=kwargs.pop("nullable", False), **kwargs)
+
+
+def _instant(name: str, nullable: bool = False) -> sa.Column:
+    return sa.Column(name, UtcDateTime(), nullable=nullable)
+
+
+def _offset(name: str) -> sa.Column:
+    return sa.Column(name, sa.Integer, nullable=False)
+
+
+# One row per git commit; parents space-separated, first parent first.
+COMMITS = sa.Table(
+    "commits",
+    METADATA,
+    _text("sha", primary_key=True),
+    _text("parents"),
+    _instant("author_time"),
+    _offset("author_offset_min"),
+    _instant("commit_time"),
+    _offset("commit_offset_min"),
+    _text("author_email"),
+    _text("subject"),
+    _text("body"),
+    _text("trailers"),  # JSON list of [key, value] pairs, in message order
+)
+
+# One row per tag name, peeled to the commit it names.
+TAGS = sa.Table(
+    "tags",
+    METADATA,
+    _text("name", primary_key=True),
+    _text("sha"),
+    _instant("time"),
+    _offset("time_offset_min"),
+    sa.Column("annotated", sa.Boolean, nullable=False),
+)
+
+# One row per Workers Builds build; refreshed until it is stopped with an outcome.
+BUILDS = sa.Table(
+    "builds",
+    METADATA,
+    _text("build_uuid", primary_key=True),
+    _text("worker"),
+    _text("branch"),
+    _text("commit_sha"),
+    _text("status"),
+    _text("outcome", nullable=True),
+    _instant("created_on"),
+    _instant("started_on", nullable=True),
+    _instant("stopped_on", nullable=True),
+    _text("trigger_source"),
+    sa.Index("ix_builds_worker_created_on", "worker", "created_on"),
+)
+
+# One row per deployment of a worker (a deploy or a rollback).
+DEPLOYMENTS = sa.Table(
+    "deployments",
+    METADATA,
+    _text("deployment_id", primary_key=True),
+    _text("worker"),
+    _text("environment"),
+    _instant("created_on"),
+    _text("version_id"),
+    sa.Column("percentage", sa.Float, nullable=False),
+    _text("commit_sha", nullable=True),
+    _text("kind"),
+    _text("author_email"),
+    _text("message"),
+    sa.Index("ix_deployments_worker_env_created_on", "worker", "environment", "created_on"),
+)
+
+# One row per metric, environment and window; value NULL means nothing to measure.
+METRIC_VALUES = sa.Table(
+    "metric_values",
+    METADATA,
+    _text("metric", primary_key=True),
+    _text("environment", primary_key=True),
+    sa.Column("window_start", UtcDateTime(), primary_key=True),
+    sa.Column("window_end", UtcDateTime(), primary_key=True),
+    sa.Column("value", sa.Float, nullable=True),
+    _text("unit"),
+    _instant("computed_at"),
+)
+
+# The latest pipeline-health table: one row per metric and environment.
+PIPELINE_HEALTH = sa.Table(
+    "pipeline_health",
+    METADATA,
+    _text("metric", primary_key=True),
+    _text("environment", primary_key=True),
+    sa.Column("value", sa.Float, nullable=True),
+    _text("unit"),
+    _text("comparator"),
+    sa.Column("target", sa.Float, nullable=False),
+    _text("status"),
+    _instant("window_start"),
+    _instant("window_end"),
+    _text("detail"),  # JSON object
+)

@@ -1,0 +1,237 @@
+"""The warehouse: what was ingested and measured, in SQL tables keyed by natural ids.
+
+A SQLite file by default, PostgreSQL when given a PostgreSQL URL. Every write
+is one transaction: records are checked first, then upserted by key (or, for
+the pipeline-health table, swapped in whole). Re-running an ingest therefore
+rewrites the same rows, and a failure part-way leaves every table as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from devops_assets.domain.models import Build, Commit, Deployment, HealthRow, MetricValue, Tag
+from devops_assets.store import rows as r
+from devops_assets.store.postgres import normalize_url
+from devops_assets.store.tables import BUILDS, METADATA
+
+log = logging.getLogger(__name__)
+
+# Rows per executemany call. Each row is bound on its own (SQLite) or packed into
+# multi-row VALUES pages by SQLAlchemy (PostgreSQL), so no bound-variable limit is hit.
+CHUNK_ROWS = 2000
+SQLITE_BUSY_TIMEOUT_S = 30
+_DDL_LOCK_KEY = 0x5EED_DA7A  # pg advisory lock: one process creates the tables at a time
+
+
+class WarehouseWriteError(RuntimeError):
+    """The database refused a write; the whole batch was rolled back."""
+
+
+class Warehouse:
+    """Tables of commits, tags, builds, deployments, metric values and pipeline health.
+
+    ``url`` is a SQLAlchemy URL: ``sqlite:///path`` (parent folders are created)
+    or ``postgresql://...`` (read with the psycopg2 driver). The tables are
+    created on first use; creating them again is a no-op.
+    """
+
+    def __init__(self, url: str):
+        self.url = normalize_url(url)
+        self.engine = _create_engine(self.url)
+        self.create_all()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections; the object can still be used afterwards."""
+        self.engine.dispose()
+
+    def create_all(self) -> None:
+        """Create missing tables and indexes; existing ones are left untouched."""
+        if self.dialect == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_DDL_LOCK_KEY)))
+            for table in METADATA.sorted_tables:
+                conn.execute(CreateTable(table, if_not_exists=True))
+                for index in sorted(table.indexes, key=lambda i: i.name):
+                    conn.execute(CreateIndex(index, if_not_exists=True))
+
+    # -- writes -------------------------------------------------------------------
+
+    def upsert_commits(self, commits: Iterable[Commit]) -> int:
+        """Store commits by sha; a commit seen again is rewritten, never duplicated."""
+        return self._upsert(r.COMMITS, r.COMMITS.rows(commits))
+
+    def upsert_tags(self, tags: Iterable[Tag]) -> int:
+        """Store tags by name; a moved tag points at its new commit afterwards."""
+        return self._upsert(r.TAGS, r.TAGS.rows(tags))
+
+    def upsert_builds(self, builds: Iterable[Build]) -> int:
+        """Store builds by uuid; a build fetched again replaces its earlier state."""
+        return self._upsert(r.BUILDS, r.BUILDS.rows(builds))
+
+    def upsert_deployments(self, deployments: Iterable[Deployment]) -> int:
+        """Store deployments by id; re-ingesting the same history changes nothing."""
+        return self._upsert(r.DEPLOYMENTS, r.DEPLOYMENTS.rows(deployments))
+
+    def replace_metric_values(self, values: Iterable[MetricValue], computed_at: datetime) -> int:
+        """Store metric values by (metric, environment, window); a recomputed window
+        replaces the earlier number and records when it was computed."""
+        stamp = r.checked_instant("metric_values", "computed_at", computed_at)
+        rows = r.METRIC_VALUES.rows(values)
+        for row in rows:
+            row["computed_at"] = stamp
+        return self._upsert(r.METRIC_VALUES, rows)
+
+    def replace_pipeline_health(self, health: Iterable[HealthRow]) -> int:
+        """Make the table hold exactly ``health``: old rows go in the same transaction."""
+        rows = r.PIPELINE_HEALTH.rows(health)
+        table = r.PIPELINE_HEALTH.table
+        with self._writing(table.name, len(rows)) as conn:
+            conn.execute(table.delete())
+            if rows:
+                conn.execute(table.insert(), rows)
+        log.info("Replaced %s with %d rows", table.name, len(rows))
+        return len(rows)
+
+    def _upsert(self, spec: r.RecordTable, rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        statement = self._upsert_statement(spec.table)
+        with self._writing(spec.table.name, len(rows)) as conn:
+            for chunk in _chunks(rows, CHUNK_ROWS):
+                conn.execute(statement, chunk)
+        log.info("Upserted %d rows into %s", len(rows), spec.table.name)
+        return len(rows)
+
+    def _upsert_statement(self, table: sa.Table) -> Any:
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = insert(table)
+        keys = [c.name for c in table.primary_key]
+        changes = {c.name: statement.excluded[c.name] for c in table.c if not c.primary_key}
+        return statement.on_conflict_do_update(index_elements=keys, set_=changes)
+
+    @contextmanager
+    def _writing(self, table: str, count: int) -> Iterator[sa.Connection]:
+        """One transaction; a database error rolls it back and names the table."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            raise WarehouseWriteError(
+                f"writing {count} rows to {table} failed and was rolled back: {exc.orig}"
+            ) from exc
+
+    # -- reads --------------------------------------------------------------------
+
+    def commits(self) -> list[Commit]:
+        """All commits, oldest commit time first, with their original offsets."""
+        return self._read(r.COMMITS)
+
+    def tags(self) -> list[Tag]:
+        return self._read(r.TAGS)
+
+    def builds(self, worker: str | None = None) -> list[Build]:
+        """Builds (of one worker when given), oldest first."""
+        table = r.BUILDS.table
+        return self._read(r.BUILDS, *_equal(table, worker=worker))
+
+    def deployments(
+        self, worker: str | None = None, environment: str | None = None
+    ) -> list[Deployment]:
+        """Deployments (filtered by worker and/or environment when given), oldest first."""
+        table = r.DEPLOYMENTS.table
+        return self._read(r.DEPLOYMENTS, *_equal(table, worker=worker, environment=environment))
+
+    def metric_values(self) -> list[MetricValue]:
+        return self._read(r.METRIC_VALUES)
+
+    def pipeline_health(self) -> list[HealthRow]:
+        return self._read(r.PIPELINE_HEALTH)
+
+    def newest_build_created_on(self, worker: str) -> datetime | None:
+        """When the newest stored build of ``worker`` was created; None before any."""
+        query = sa.select(sa.func.max(BUILDS.c.created_on)).where(BUILDS.c.worker == worker)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def unfinished_builds(self, worker: str) -> list[str]:
+        """Uuids of ``worker``'s builds whose outcome can still change: fetch them again."""
+        c = BUILDS.c
+        query = (
+            sa.select(c.build_uuid)
+            .where(c.worker == worker, sa.or_(c.status != "stopped", c.outcome.is_(None)))
+            .order_by(c.created_on, c.build_uuid)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def snapshot(self, table_name: str) -> list[tuple]:
+        """Every row of a table as a tuple, sorted, to compare states in tests."""
+        if table_name not in METADATA.tables:
+            known = ", ".join(self.table_names())
+            raise KeyError(f"table {table_name!r}: expected one of {known}")
+        table = METADATA.tables[table_name]
+        ordered = [*table.primary_key.columns, *(c for c in table.c if not c.primary_key)]
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.select(table).order_by(*ordered))]
+
+    def table_names(self) -> list[str]:
+        return sorted(METADATA.tables)
+
+    def _read(self, spec: r.RecordTable, *where: sa.ColumnElement[bool]) -> list[Any]:
+        order = [spec.table.c[name] for name in spec.order_by]
+        query = sa.select(spec.table).where(*where).order_by(*order)
+        with self.engine.connect() as conn:
+            return [spec.from_row(row) for row in conn.execute(query)]
+
+
+def _equal(table: sa.Table, **values: str | None) -> list[sa.ColumnElement[bool]]:
+    return [table.c[name] == value for name, value in values.items() if value is not None]
+
+
+def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _create_engine(url: str) -> sa.Engine:
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise ValueError(f"warehouse URL: expected a SQLAlchemy URL, got {url!r}") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        return sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    shown = parsed.render_as_string(hide_password=True)
+    raise ValueError(f"warehouse URL {shown}: expected a sqlite:/// or postgresql:// URL")

@@ -1,0 +1,82 @@
+"""Shared fixtures: a PostgreSQL server, a fresh database per test, and a warehouse
+URL on each backend so warehouse tests run on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from devops_assets.store.postgres import PostgresServer, PostgresUnavailable, find_or_start_postgres
+
+
+@pytest.fixture(scope="session")
+def pg_state_dir_factory() -> Iterator[Callable[[str], Path]]:
+    """Folders for embedded PostgreSQL data, outside pytest's temporary root.
+
+    Run as root, pgserver starts PostgreSQL as its own system user, who must be
+    able to reach the data folder; every pytest session resets its temporary
+    root to mode 0700, which would lock that user out mid-run. Removed at the end.
+    """
+    made: list[Path] = []
+
+    def make(label: str) -> Path:
+        made.append(Path(tempfile.mkdtemp(prefix=f"devops-assets-{label}-")))
+        return made[-1]
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(pg_state_dir_factory: Callable[[str], Path]) -> Iterator[PostgresServer]:
+    """127.0.0.1:5432 when it answers, else an embedded pgserver stopped at the end.
+
+    With no server at all the test is skipped on a workstation but fails in CI
+    (``CI`` set), so the PostgreSQL half of the suite can never silently vanish.
+    """
+    try:
+        server = find_or_start_postgres(pg_state_dir_factory("postgres"))
+    except PostgresUnavailable as exc:
+        reason = f"no PostgreSQL for the tests: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url_factory(postgres_server: PostgresServer) -> Iterator[Callable[[], str]]:
+    """Makes uniquely named databases on the test server; all dropped after the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"test_{uuid.uuid4().hex[:16]}"
+        postgres_server.create_database(name)
+        created.append(name)
+        return postgres_server.url(name)
+
+    yield make
+    for name in created:
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def fresh_postgres_db(postgres_url_factory: Callable[[], str]) -> str:
+    """The URL of an empty database that only this test uses."""
+    return postgres_url_factory()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL for an empty warehouse, once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'warehouse' / 'warehouse.sqlite'}"
+    return request.getfixturevalue("fresh_postgres_db")

@@ -1,0 +1,247 @@
+"""The warehouse stores every record type faithfully and re-runs change nothing.
+
+Every test runs on SQLite and on PostgreSQL (the ``warehouse_url`` fixture).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from devops_assets.domain.models import Build, Commit, Deployment, HealthRow, MetricValue, Tag
+from devops_assets.store import Warehouse
+
+IST = timezone(timedelta(hours=5, minutes=30))
+PDT = timezone(timedelta(hours=-7))
+T0 = datetime(2026, 11, 2, 9, 15, 30, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def warehouse(warehouse_url: str) -> Iterator[Warehouse]:
+    with Warehouse(warehouse_url) as wh:
+        yield wh
+
+
+def commits() -> list[Commit]:
+    root = Commit(
+        sha="a" * 40,
+        parents=(),
+        author_time=datetime(2026, 11, 1, 23, 59, 59, tzinfo=IST),
+        commit_time=datetime(2026, 11, 2, 0, 0, 1, 500, tzinfo=IST),
+        author_email="dev@example.com",
+        subject="feat: first",
+    )
+    merge = Commit(
+        sha="b" * 40,
+        parents=("a" * 40, "c" * 40),
+        author_time=datetime(2026, 11, 2, 8, 0, tzinfo=PDT),
+        commit_time=datetime(2026, 11, 2, 17, 0, tzinfo=UTC),
+        author_email="ops@example.com",
+        subject="Merge branch 'fix'",
+        body="Body line one.\n\nLine two: ünïcode.",
+        trailers=(("Co-authored-by", "A <a@example.com>"), ("Refs", "#12")),
+    )
+    return [root, merge]
+
+
+def tags() -> list[Tag]:
+    return [
+        Tag("v1.0.0", "a" * 40, datetime(2026, 11, 2, 1, 0, tzinfo=IST), annotated=True),
+        Tag("v1.0.1", "b" * 40, datetime(2026, 11, 2, 18, 0, tzinfo=UTC), annotated=False),
+    ]
+
+
+def build(uuid: str, minutes: int, status="stopped", outcome="success", worker="api") -> Build:
+    created = T0 + timedelta(minutes=minutes)
+    done = status == "stopped"
+    return Build(
+        build_uuid=uuid,
+        worker=worker,
+        branch="main",
+        commit_sha="b" * 40,
+        status=status,
+        outcome=outcome,
+        created_on=created,
+        started_on=created + timedelta(seconds=5) if status != "queued" else None,
+        stopped_on=created + timedelta(seconds=95) if done else None,
+    )
+
+
+def deployments() -> list[Deployment]:
+    return [
+        Deployment("d1", "api", "production", T0, "v-1", 100.0, "b" * 40, message="ship"),
+        Deployment("d2", "api-staging", "staging", T0, "v-2", 50.5, None, author_email="x@y"),
+        Deployment(
+            "d3", "api", "production", T0 + timedelta(hours=1), "v-0", 100.0, None, "rollback"
+        ),
+    ]
+
+
+def metric_values() -> list[MetricValue]:
+    week = (T0 - timedelta(days=7), T0)
+    return [
+        MetricValue("deployment_frequency", "production", *week, 3.0, "per_week"),
+        MetricValue("lead_time", "production", *week, None, "seconds"),
+    ]
+
+
+def health() -> list[HealthRow]:
+    window = (T0 - timedelta(days=30), T0)
+    detail = {"builds": 41, "failed": ["u1", "u2"], "note": "über"}
+    return [
+        HealthRow("build_success", "production", 0.97, "ratio", ">", 0.95, "met", *window, detail),
+        HealthRow("lead_time", "production", None, "seconds", "<", 3600.0, "no data", *window),
+    ]
+
+
+def fill(wh: Warehouse) -> None:
+    wh.upsert_commits(commits())
+    wh.upsert_tags(tags())
+    wh.upsert_builds(
+        [build("u1", 0), build("u2", 10, "running", None), build("u3", 5, "queued", None)]
+    )
+    wh.upsert_deployments(deployments())
+    wh.replace_metric_values(metric_values(), computed_at=T0)
+    wh.replace_pipeline_health(health())
+
+
+def test_commits_round_trip_with_their_original_offsets(warehouse: Warehouse):
+    assert warehouse.upsert_commits(commits()) == 2
+
+    stored = warehouse.commits()
+
+    assert stored == commits()
+    for got, want in zip(stored, commits(), strict=True):
+        assert got.author_time.utcoffset() == want.author_time.utcoffset()
+        assert got.commit_time.utcoffset() == want.commit_time.utcoffset()
+        assert got.commit_time.isoformat() == want.commit_time.isoformat()
+    assert stored[0].commit_time.isoformat() == "2026-11-02T00:00:01.000500+05:30"
+    assert stored[1].trailers == (("Co-authored-by", "A <a@example.com>"), ("Refs", "#12"))
+    assert stored[1].is_merge and stored[0].parents == ()
+
+
+def test_tags_round_trip_with_offsets(warehouse: Warehouse):
+    warehouse.upsert_tags(tags())
+
+    stored = warehouse.tags()
+
+    assert stored == tags()
+    assert [t.time.isoformat() for t in stored] == [t.time.isoformat() for t in tags()]
+
+
+def test_builds_round_trip_with_missing_times_in_utc(warehouse: Warehouse):
+    local = build("u9", 0)
+    local = replace(local, created_on=local.created_on.astimezone(PDT))
+    warehouse.upsert_builds([build("u3", 5, "queued", None), local])
+
+    stored = warehouse.builds()
+
+    assert stored == [local, build("u3", 5, "queued", None)]
+    assert stored[1].started_on is None and stored[1].outcome is None
+    assert all(b.created_on.tzinfo == UTC for b in stored)
+    assert stored[0].duration_seconds == 90.0
+
+
+def test_deployments_round_trip_and_filter(warehouse: Warehouse):
+    warehouse.upsert_deployments(deployments())
+
+    assert warehouse.deployments() == sorted(
+        deployments(), key=lambda d: (d.created_on, d.deployment_id)
+    )
+    assert [d.deployment_id for d in warehouse.deployments(worker="api")] == ["d1", "d3"]
+    assert [d.deployment_id for d in warehouse.deployments(environment="staging")] == ["d2"]
+    assert warehouse.deployments(worker="api", environment="staging") == []
+    assert warehouse.deployments(environment="staging")[0].percentage == 50.5
+
+
+def test_metric_values_keep_none_and_a_recomputed_window_replaces_the_number(
+    warehouse: Warehouse,
+):
+    warehouse.replace_metric_values(metric_values(), computed_at=T0)
+    assert warehouse.metric_values() == metric_values()
+
+    changed = replace(metric_values()[1], value=5400.0)
+    later = T0 + timedelta(hours=1)
+    assert warehouse.replace_metric_values([changed], computed_at=later) == 1
+
+    assert warehouse.metric_values() == [metric_values()[0], changed]
+    computed = {row[0]: row[-1] for row in warehouse.snapshot("metric_values")}
+    assert computed == {"deployment_frequency": T0, "lead_time": later}
+
+
+def test_pipeline_health_holds_exactly_the_latest_rows(warehouse: Warehouse):
+    warehouse.replace_pipeline_health(health())
+    assert warehouse.pipeline_health() == health()
+    assert warehouse.pipeline_health()[0].detail == {
+        "builds": 41,
+        "failed": ["u1", "u2"],
+        "note": "über",
+    }
+
+    assert warehouse.replace_pipeline_health(health()[1:]) == 1
+
+    assert warehouse.pipeline_health() == health()[1:]
+
+
+def test_upserting_the_same_records_again_changes_no_table(warehouse: Warehouse):
+    fill(warehouse)
+    before = {name: warehouse.snapshot(name) for name in warehouse.table_names()}
+    assert all(before.values()), "every table should hold rows"
+
+    fill(warehouse)
+    Warehouse(warehouse.url).close()  # a second process creating the tables again
+
+    after = {name: warehouse.snapshot(name) for name in warehouse.table_names()}
+    assert after == before
+    assert len(after["builds"]) == 3 and len(after["commits"]) == 2
+
+
+def test_a_build_seen_running_then_stopped_is_updated(warehouse: Warehouse):
+    warehouse.upsert_builds([build("u1", 0, "running", None)])
+    assert warehouse.unfinished_builds("api") == ["u1"]
+
+    warehouse.upsert_builds([build("u1", 0, "stopped", "fail")])
+
+    (stored,) = warehouse.builds()
+    assert (stored.status, stored.outcome) == ("stopped", "fail")
+    assert stored.stopped_on == T0 + timedelta(seconds=95)
+    assert warehouse.unfinished_builds("api") == []
+
+
+def test_incremental_helpers_see_only_the_named_worker(warehouse: Warehouse):
+    assert warehouse.newest_build_created_on("api") is None
+    assert warehouse.unfinished_builds("api") == []
+
+    fill(warehouse)
+    warehouse.upsert_builds([build("s1", 99, "running", None, worker="api-staging")])
+
+    assert warehouse.newest_build_created_on("api") == T0 + timedelta(minutes=10)
+    assert warehouse.newest_build_created_on("api").tzinfo == UTC
+    assert warehouse.newest_build_created_on("api-staging") == T0 + timedelta(minutes=99)
+    assert warehouse.unfinished_builds("api") == ["u3", "u2"]
+    assert [b.build_uuid for b in warehouse.builds(worker="api-staging")] == ["s1"]
+
+
+def test_a_key_repeated_in_one_batch_keeps_the_last_record(warehouse: Warehouse):
+    written = warehouse.upsert_builds([build("u1", 0, "running", None), build("u1", 0)])
+
+    assert written == 1
+    assert [(b.status, b.outcome) for b in warehouse.builds()] == [("stopped", "success")]
+
+
+def test_empty_batches_write_nothing(warehouse: Warehouse):
+    assert warehouse.upsert_commits([]) == 0
+    assert warehouse.replace_metric_values([], computed_at=T0) == 0
+    assert warehouse.snapshot("commits") == []
+
+
+def test_table_names_and_unknown_snapshot(warehouse: Warehouse):
+    names = warehouse.table_names()
+
+    assert {"commits", "tags", "builds", "deployments", "metric_values"} <= set(names)
+    assert "pipeline_health" in names
+    with pytest.raises(KeyError, match="'nope': expected one of .*builds"):
+        warehouse.snapshot("nope")
