@@ -70,11 +70,12 @@ def test_a_naive_datetime_mid_batch_is_refused_before_anything_is_written(wareho
     assert snapshots(warehouse) == before
 
 
-def test_a_naive_computed_at_names_the_field(warehouse):
+def test_a_naive_window_time_names_the_field(warehouse):
     before = snapshots(warehouse)
+    naive = replace(metric_values()[0], window_end=datetime(2026, 1, 1))
 
-    with pytest.raises(WarehouseError, match="metric_values .*'computed_at'"):
-        warehouse.replace_metric_values(metric_values(), computed_at=datetime(2026, 1, 1))
+    with pytest.raises(WarehouseError, match="metric_values .*'window_end'"):
+        warehouse.replace_metric_values([naive])
 
     assert snapshots(warehouse) == before
 
@@ -99,7 +100,7 @@ def test_a_metric_value_that_is_not_a_finite_number_is_refused(warehouse):
     nan = replace(metric_values()[0], value=float("nan"))
 
     with pytest.raises(WarehouseError, match="'value': expected a finite number, got nan"):
-        warehouse.replace_metric_values([nan], computed_at=T0)
+        warehouse.replace_metric_values([nan])
 
 
 def test_a_record_of_the_wrong_type_is_refused(warehouse):

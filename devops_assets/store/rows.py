@@ -101,11 +101,6 @@ class _Check:
             raise self.fail(field, f"JSON-serializable data ({exc})", value) from None
 
 
-def checked_instant(table: str, field: str, value: Any) -> datetime:
-    """``value`` in UTC, or a :class:`WarehouseError` when it is not an aware datetime."""
-    return _Check(table, "(all)").moment(field, value)
-
-
 def _with_offset(utc: datetime, minutes: int) -> datetime:
     return utc.astimezone(timezone(timedelta(minutes=minutes)))
 
@@ -222,9 +217,7 @@ def _metric_row(m: MetricValue) -> dict[str, Any]:
 
 
 def _metric(row: sa.Row) -> MetricValue:
-    fields = row._asdict()
-    fields.pop("computed_at")
-    return MetricValue(**fields)
+    return MetricValue(**row._asdict())
 
 
 def _health_row(h: HealthRow) -> dict[str, Any]:

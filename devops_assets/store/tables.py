@@ -124,7 +124,6 @@ METRIC_VALUES = sa.Table(
     sa.Column("window_end", UtcDateTime(), primary_key=True),
     sa.Column("value", sa.Float, nullable=True),
     _text("unit"),
-    _instant("computed_at"),
 )
 
 # The latest pipeline-health table: one row per metric and environment.

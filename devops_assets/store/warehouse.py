@@ -99,14 +99,12 @@ class Warehouse:
         """Store deployments by id; re-ingesting the same history changes nothing."""
         return self._upsert(r.DEPLOYMENTS, r.DEPLOYMENTS.rows(deployments))
 
-    def replace_metric_values(self, values: Iterable[MetricValue], computed_at: datetime) -> int:
+    def replace_metric_values(self, values: Iterable[MetricValue]) -> int:
         """Store metric values by (metric, environment, window); a recomputed window
-        replaces the earlier number and records when it was computed."""
-        stamp = r.checked_instant("metric_values", "computed_at", computed_at)
-        rows = r.METRIC_VALUES.rows(values)
-        for row in rows:
-            row["computed_at"] = stamp
-        return self._upsert(r.METRIC_VALUES, rows)
+        replaces the earlier number. No computation time is kept, so recomputing the
+        same window from the same records leaves the table exactly as it was (the
+        Dagster event log says when each run computed it)."""
+        return self._upsert(r.METRIC_VALUES, r.METRIC_VALUES.rows(values))
 
     def replace_pipeline_health(self, health: Iterable[HealthRow]) -> int:
         """Make the table hold exactly ``health``: old rows go in the same transaction."""

@@ -46,8 +46,7 @@ def dora_metrics(
     values = measure_environments(
         config, store.commits(), store.deployments(), store.builds(), windows(config)
     )
-    computed_at = datetime.now(UTC)
-    store.replace_metric_values(values, computed_at)
+    store.replace_metric_values(values)
     context.log.info("Computed %d metric values over %d windows", len(values), len(windows(config)))
 
     start, end = health_window(config)
@@ -132,7 +131,7 @@ def build_pipeline_health(config: PlatformConfig) -> dg.AssetsDefinition:
                 "targets_met": len(rows) - len(missed),
                 "table": dg.MetadataValue.md(_health_markdown(rows)),
             },
-            check_results=[_check_result(t, r) for t, r in zip(config.targets, rows)],
+            check_results=[_check_result(t, r) for t, r in zip(config.targets, rows, strict=True)],
         )
 
     return pipeline_health
