@@ -5,13 +5,12 @@ PostgreSQL warehouse URL are bound with ``dg.EnvVar`` so the UI and the run
 record show the variable's name, never its value.
 """
 
-from __future__ import annotations
-
 import os
 from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from devops_assets.config import PlatformConfig, load_config, workspace_home
 from devops_assets.sources import cloudflare, git
@@ -23,7 +22,7 @@ DB_URL_ENV = "DEVOPS_ASSETS_DB_URL"
 class PlatformResource(dg.ConfigurableResource):
     """The team's platform file: workers, environments, gate and targets."""
 
-    config_path: str = dg.Field(description="Path of the platform TOML file.")
+    config_path: str = Field(description="Path of the platform TOML file.")
 
     @property
     def config(self) -> PlatformConfig:
@@ -33,7 +32,7 @@ class PlatformResource(dg.ConfigurableResource):
 class WarehouseResource(dg.ConfigurableResource):
     """The SQL tables every asset writes: SQLite by default, PostgreSQL when set."""
 
-    url: str = dg.Field(description="SQLAlchemy URL of the warehouse.")
+    url: str = Field(description="SQLAlchemy URL of the warehouse.")
 
     @property
     def warehouse(self) -> Warehouse:
@@ -49,8 +48,8 @@ def _open_warehouse(url: str) -> Warehouse:
 class CloudflareResource(dg.ConfigurableResource):
     """The Cloudflare API (or the in-process emulator the demo points at)."""
 
-    config_path: str = dg.Field(description="Path of the platform TOML file.")
-    api_token: str | None = dg.Field(
+    config_path: str = Field(description="Path of the platform TOML file.")
+    api_token: str | None = Field(
         default=None, description="API token; bound to an environment variable, never typed in."
     )
 
@@ -62,8 +61,8 @@ class CloudflareResource(dg.ConfigurableResource):
 class GitResource(dg.ConfigurableResource):
     """The team's git repository: a local path, or a URL cloned into a cache."""
 
-    repository: str = dg.Field(description="Path or clone URL of the repository.")
-    cache_dir: str = dg.Field(description="Where clones of URLs are kept.")
+    repository: str = Field(description="Path or clone URL of the repository.")
+    cache_dir: str = Field(description="Where clones of URLs are kept.")
 
     def local_path(self) -> Path:
         return git.ensure_local(self.repository, Path(self.cache_dir))

@@ -17,6 +17,8 @@ from devops_assets.config import PlatformConfig, load_config, workspace_home
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGSTER_DB = "devops_assets_dagster"
+# Show the run's INFO lines (counts per asset) and not Dagster's step-by-step DEBUG events.
+QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def add_parsers(commands) -> None:
@@ -66,7 +68,9 @@ def run_demo(args) -> int:
     defs = build_definitions(config)
     job = defs.resolve_job_def("refresh_pipeline_health")
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET_RUN
+        )
     if not result.success:
         print("devops-assets: the demo run failed; see the run's events above", file=sys.stderr)
         return 1

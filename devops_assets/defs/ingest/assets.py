@@ -4,8 +4,6 @@ Each asset writes its table with idempotent upserts, so materializing it again
 changes nothing unless the outside system changed.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from devops_assets.defs.resources import (

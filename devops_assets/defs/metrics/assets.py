@@ -1,7 +1,5 @@
 """Measure: DORA-style metrics per environment, and the team's targets as checks."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
