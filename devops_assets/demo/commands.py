@@ -31,7 +31,7 @@ def add_parsers(commands) -> None:
     dev.set_defaults(run=run_dev)
 
 
-def prepare(config: PlatformConfig) -> dict[str, str]:
+def prepare(config: PlatformConfig, dagster_db: str = DAGSTER_DB) -> dict[str, str]:
     """Seed the demo workspace and point the Dagster instance at PostgreSQL.
 
     Returns the environment variables the instance needs; they are also set in
@@ -46,8 +46,8 @@ def prepare(config: PlatformConfig) -> dict[str, str]:
         print(f"demo workspace: {history.repo} ({len(history.commits)} commits)")
 
     server = find_or_start_postgres(workspace_home() / "pg")
-    server.create_database(DAGSTER_DB)
-    env = dict(server.dagster_env(DAGSTER_DB))
+    server.create_database(dagster_db)
+    env = dict(server.dagster_env(dagster_db))
     env["DAGSTER_HOME"] = os.environ.get("DAGSTER_HOME") or str(workspace_home() / "dagster_home")
     home = Path(env["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,132 @@
+"""The main job end to end on the demo: Dagster instance on PostgreSQL, every asset,
+and pipeline health equal to a recomputation from the simulator's raw events."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import timedelta
+
+import pytest
+from dagster._core.storage.runs import RunStorage
+
+from devops_assets_tests.pipeline_fixtures import open_pipeline
+
+TABLES = ("commits", "tags", "builds", "deployments", "metric_values", "pipeline_health")
+ASSETS = (
+    "git_commits",
+    "git_tags",
+    "workers_builds",
+    "worker_deployments",
+    "dora_metrics",
+    "pipeline_health",
+)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, postgres_server):
+    pipeline, close = open_pipeline(tmp_path_factory.mktemp("demo"), postgres_server)
+    first = pipeline.run()
+    pipeline.first_result = first
+    pipeline.first_snapshots = {t: pipeline.warehouse.snapshot(t) for t in TABLES}
+    for asset in ASSETS:
+        pipeline.run(asset)
+        pipeline.run(asset)
+    pipeline.second_snapshots = {t: pipeline.warehouse.snapshot(t) for t in TABLES}
+    yield pipeline
+    close()
+
+
+def test_the_run_is_stored_in_postgresql_through_dagster_yaml(demo):
+    storage: RunStorage = demo.instance.run_storage
+    assert type(storage).__name__ == "PostgresRunStorage"
+    assert demo.first_result.success
+    stored = demo.instance.get_run_by_id(demo.first_result.run_id)
+    assert stored.job_name == "refresh_pipeline_health"
+    materialized = {
+        e.asset_key.to_user_string() for e in demo.first_result.get_asset_materialization_events()
+    }
+    assert materialized == set(ASSETS)
+
+
+def test_each_target_check_agrees_with_the_health_table(demo):
+    evaluations = {e.check_name: e.passed for e in demo.first_result.get_asset_check_evaluations()}
+    table = {
+        f"{r.environment}_{r.metric}_target": r.status == "met"
+        for r in demo.warehouse.pipeline_health()
+    }
+    assert len(evaluations) == len(demo.config.targets) == 7
+    assert evaluations == table
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_materializing_every_asset_again_leaves_the_table_unchanged(demo, table):
+    assert demo.first_snapshots[table], f"{table} is empty after the demo run"
+    assert demo.second_snapshots[table] == demo.first_snapshots[table]
+
+
+def test_pipeline_health_equals_an_independent_recomputation_from_raw_events(demo):
+    expected = recompute_health(demo.history, demo.config.health_window_days)
+    measured = {(r.metric, r.environment): r.value for r in demo.warehouse.pipeline_health()}
+
+    assert set(measured) == set(expected)
+    for key, value in expected.items():
+        assert measured[key] == pytest.approx(value, rel=1e-9), key
+
+
+def recompute_health(history, days: int) -> dict[tuple[str, str], float | None]:
+    """The seven target values, computed straight from the simulator's events with
+    plain loops, ``statistics`` and a brute-force ancestry walk."""
+    end = history.end
+    start = end - timedelta(days=days)
+    values = {}
+    for env in ("staging", "production"):
+        stopped = [
+            b
+            for b in history.builds
+            if b["environment"] == env and b["stopped_on"] and start <= b["stopped_on"] < end
+        ]
+        rated = [b for b in stopped if b["outcome"] in ("success", "fail")]
+        ok = [b for b in rated if b["outcome"] == "success"]
+        values[("build_success_rate", env)] = len(ok) / len(rated)
+        durations = [(b["stopped_on"] - b["running_on"]).total_seconds() for b in stopped]
+        values[("build_duration_p50", env)] = statistics.median(durations)
+
+    prod = sorted(
+        (d for d in history.deployments if d["environment"] == "production"),
+        key=lambda d: (d["created_on"], d["id"]),
+    )
+    window = [d for d in prod if start <= d["created_on"] < end]
+    values[("deployment_frequency", "production")] = len(window) / (days / 7)
+    rollbacks = [d for d in window if d["kind"] == "rollback"]
+    values[("rollback_rate", "production")] = len(rollbacks) / len(window)
+    values[("lead_time_p50", "production")] = statistics.median(
+        brute_force_lead_times(history.commits, prod, start, end)
+    )
+    return values
+
+
+def brute_force_lead_times(commits, deployments, start, end) -> list[float]:
+    """For every commit, the first deployment (in time order) whose commit has it as an
+    ancestor; the first deployment ever is the baseline and is not counted."""
+    parents = {c["sha"]: c["parents"] for c in commits}
+    author_time = {c["sha"]: c["author_time"] for c in commits}
+
+    def ancestors(sha: str) -> set[str]:
+        seen, todo = set(), [sha]
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo.extend(parents.get(current, []))
+        return seen
+
+    contained = [ancestors(d["commit_sha"]) for d in deployments]
+    spans = []
+    for sha in parents:
+        first = next((i for i, found in enumerate(contained) if sha in found), None)
+        if first is None or first == 0:
+            continue
+        deployed = deployments[first]["created_on"]
+        if start <= deployed < end:
+            spans.append((deployed - author_time[sha]).total_seconds())
+    return spans
