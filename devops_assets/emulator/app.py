@@ -1,0 +1,255 @@
+"""The emulator as a WSGI application: Cloudflare's v4 API under ``/client/v4``.
+
+Every request is logged (method, path, query), counted against a rate limit
+and answered with the API's envelope. The order of checks: injected
+failures, the rate limit (429 with ``Retry-After``), the route (404, code
+7003), the token (401/403, code 10000), the account (403), then the handler.
+Tests steer the app through its Python methods; none of them is reachable
+over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from devops_assets.emulator import builds_api, workers_api
+from devops_assets.emulator.controls import BuildControls
+from devops_assets.emulator.state import EmulatorState
+from devops_assets.emulator.wire import (
+    AUTH_ERROR,
+    INTERNAL,
+    INVALID_TOKEN,
+    METHOD_NOT_ALLOWED,
+    NO_ROUTE,
+    NOT_FOUND_WORKERS,
+    RATE_LIMITED,
+    ApiError,
+    Reply,
+    Request,
+    error,
+)
+
+PREFIX = "/client/v4"
+EMULATOR_TOKEN = "devops-assets-emulator-token"  # a public placeholder, not a secret
+ROUTES = tuple(
+    (method, re.compile(pattern), handler)
+    for method, pattern, handler in builds_api.ROUTES + workers_api.ROUTES
+)
+DEFAULT_ERRORS = {
+    400: 10004,
+    401: AUTH_ERROR,
+    403: AUTH_ERROR,
+    404: NOT_FOUND_WORKERS,
+    408: 10013,
+    409: 10018,
+    429: RATE_LIMITED,
+}
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request the app received: what tests count."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+
+
+@dataclass
+class _Failure:
+    pattern: re.Pattern
+    status: int
+    body: object
+    headers: dict[str, str] | None
+    remaining: int
+
+
+class EmulatorApp(BuildControls):
+    """Serves an :class:`EmulatorState`; see the module docstring for the checks."""
+
+    def __init__(
+        self,
+        state: EmulatorState,
+        *,
+        api_tokens: tuple[str, ...] = (EMULATOR_TOKEN,),
+        rate_limit: tuple[int, float] = (1200, 300.0),
+        clock: Callable[[], datetime] | None = None,
+    ):
+        self.state = state
+        self.user_email = "ops@moltworker.example"
+        self.log_page_lines = 10
+        self._tokens = frozenset(api_tokens)
+        self._lock = threading.RLock()
+        self._requests: list[LoggedRequest] = []
+        self._failures: list[_Failure] = []
+        self.set_rate_limit(*rate_limit)
+        self.now = clock or _history_clock(state)
+
+    def __repr__(self) -> str:
+        return f"EmulatorApp(account_id={self.state.account_id!r})"
+
+    # -- test controls ---------------------------------------------------------
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def count(self, path_regex: str = "", method: str | None = None) -> int:
+        """How many logged requests have a path matching ``path_regex``."""
+        found = [r for r in self.requests if re.search(path_regex, r.path)]
+        return sum(1 for r in found if method is None or r.method == method)
+
+    def fail_next(self, path_regex: str, status: int, body=None, times: int = 1, headers=None):
+        """Answer the next ``times`` requests whose path matches with ``status``.
+
+        ``body`` may be a dict (sent as JSON), str or bytes (sent as is, to
+        fake a malformed answer), or None for the API's error envelope.
+        """
+        with self._lock:
+            rule = _Failure(re.compile(path_regex), status, body, headers, times)
+            self._failures.append(rule)
+
+    def set_rate_limit(self, quota: int, window_seconds: float) -> None:
+        """Allow ``quota`` requests per fixed window; the count restarts now."""
+        with self._lock:
+            self.rate_quota, self.rate_window = quota, window_seconds
+            self._window_start, self._window_used = time.monotonic(), 0
+
+    # -- WSGI ------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        reply = self.handle(_read_request(environ))
+        body = reply.body if isinstance(reply.body, bytes) else _encode(reply.body)
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        start_response(
+            f"{reply.status} {_phrase(reply.status)}", headers + [*reply.headers.items()]
+        )
+        return [body]
+
+    def handle(self, req: Request) -> Reply:
+        """Answer one request (thread-safe: requests are served one at a time)."""
+        with self._lock:
+            self._requests.append(LoggedRequest(req.method, req.path, req.query))
+            remaining, reset = self._take_quota()
+            reply = self._injected(req.path) or self._answer(req, remaining, reset)
+            reply.headers.setdefault("Ratelimit", f'"default";r={max(remaining, 0)};t={reset}')
+            policy = f'"default";q={self.rate_quota};w={math.ceil(self.rate_window)}'
+            reply.headers.setdefault("Ratelimit-Policy", policy)
+            return reply
+
+    def _answer(self, req: Request, remaining: int, reset: int) -> Reply:
+        if remaining < 0:
+            reply = error(429, RATE_LIMITED, "Rate limited: too many requests, slow down")
+            reply.headers["Retry-After"] = str(reset)
+            return reply
+        handler, params = self._route(req)
+        if isinstance(handler, Reply):
+            return handler
+        refused = self._refuse(req, params)
+        if refused is not None:
+            return refused
+        try:
+            return handler(self, req, **params)
+        except ApiError as exc:
+            return error(exc.status, exc.code, exc.message)
+
+    def _route(self, req: Request):
+        path = req.path.removeprefix(PREFIX) if req.path.startswith(PREFIX + "/") else None
+        matches = [(m, h, p.fullmatch(path)) for m, p, h in ROUTES] if path else []
+        for method, handler, match in matches:
+            if match and method == req.method:
+                return handler, match.groupdict()
+        if any(match for _, _, match in matches):
+            return error(405, METHOD_NOT_ALLOWED, f"Method {req.method} not allowed"), {}
+        return error(404, NO_ROUTE, "No route for the URI"), {}
+
+    def _refuse(self, req: Request, params: dict) -> Reply | None:
+        """401 without a bearer token, 403 for an unknown token or another account."""
+        scheme, _, token = req.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return error(401, AUTH_ERROR, "Authentication error")
+        if token.strip() not in self._tokens:
+            if req.path.endswith("/user/tokens/verify"):
+                return error(401, INVALID_TOKEN, "Invalid API Token")
+            return error(403, AUTH_ERROR, "Authentication error")
+        if params.get("account_id", self.state.account_id) != self.state.account_id:
+            return error(403, AUTH_ERROR, "Authentication error")
+        return None
+
+    def _take_quota(self) -> tuple[int, int]:
+        now = time.monotonic()
+        if now - self._window_start >= self.rate_window:
+            self._window_start, self._window_used = now, 0
+        self._window_used += 1
+        reset = max(1, math.ceil(self.rate_window - (now - self._window_start)))
+        return self.rate_quota - self._window_used, reset
+
+    def _injected(self, path: str) -> Reply | None:
+        for rule in self._failures:
+            if rule.remaining > 0 and rule.pattern.search(path):
+                rule.remaining -= 1
+                if rule.body is None:
+                    code = DEFAULT_ERRORS.get(rule.status, INTERNAL)
+                    reply = error(rule.status, code, f"Injected failure ({rule.status})")
+                else:
+                    body = rule.body.encode() if isinstance(rule.body, str) else rule.body
+                    reply = Reply(rule.status, body)
+                if rule.headers is None and rule.status == 429:
+                    reply.headers["Retry-After"] = "1"
+                reply.headers.update(rule.headers or {})
+                return reply
+        return None
+
+
+def load_app(state_dir: Path | str, *, persist: bool = False, **options) -> EmulatorApp:
+    """An app serving the state folder; ``persist`` journals new deployments to it."""
+    return EmulatorApp(EmulatorState.load(state_dir, persist=persist), **options)
+
+
+def _history_clock(state: EmulatorState) -> Callable[[], datetime]:
+    """Time runs on from the end of the history (or the newest journaled deployment)."""
+    latest = [state.end] + [
+        datetime.fromisoformat(d["created_on"]) for ds in state.deployments.values() for d in ds
+    ]
+    base, started = max(latest), time.monotonic()
+    return lambda: base + timedelta(seconds=time.monotonic() - started + 1)
+
+
+def _read_request(environ) -> Request:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    headers = {
+        key[5:].replace("_", "-").lower(): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    return Request(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), query, headers, body)
+
+
+def _encode(body) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"

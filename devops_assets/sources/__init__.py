@@ -1,0 +1,1 @@
+"""Readers of the outside systems: one module per system, plain records out."""

@@ -1,0 +1,118 @@
+"""Shared helpers for the emulator and Cloudflare source tests.
+
+``seeded_config`` points the demo platform file at a temporary workspace and
+seeds it; ``SpecValidator`` checks an answer against the OpenAPI subset in
+``../shared/reference`` (skipped when the file is absent, failed in CI).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
+
+from devops_assets.config import DEMO_CONFIG, PlatformConfig, load_config
+from devops_assets.emulator import EMULATOR_TOKEN, PREFIX, SimulatedHistory, seed_workspace
+
+SPEC_PATH = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "reference"
+    / "cloudflare-openapi-subset.json"
+)
+AUTH = {"Authorization": f"Bearer {EMULATOR_TOKEN}"}
+SMALL_END = datetime.fromisoformat("2026-11-30T18:00:00+00:00")
+
+
+def demo_config(root: Path) -> PlatformConfig:
+    """The demo platform file with its repository and emulator state under ``root``."""
+    config = load_config(DEMO_CONFIG)
+    settings = dataclasses.replace(config.cloudflare, emulator_state=str(root / "emulator"))
+    return dataclasses.replace(config, repository=str(root / "repo"), cloudflare=settings)
+
+
+def seeded_config(root: Path, **options) -> tuple[PlatformConfig, SimulatedHistory]:
+    config = demo_config(root)
+    return config, seed_workspace(config, **options)
+
+
+def worker_tag(config: PlatformConfig, environment: str) -> tuple[str, str]:
+    worker = config.worker(config.environment(environment).worker)
+    return worker.name, worker.tag
+
+
+class SpecValidator:
+    """Validates emulator answers against the OpenAPI subset's response schemas."""
+
+    def __init__(self):
+        if not SPEC_PATH.exists():
+            reason = f"the OpenAPI subset is missing: {SPEC_PATH}"
+            if os.environ.get("CI"):
+                pytest.fail(reason)
+            pytest.skip(reason)
+        self.spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+        self.routes = [
+            (re.compile("/client/v4" + re.sub(r"\{[^}]+\}", "[^/]+", path)), path)
+            for path in self.spec["paths"]
+        ]
+        self.checked: list[tuple[str, str, int]] = []
+
+    def schema_for(self, method: str, path: str, status: int) -> dict:
+        """The response schema the spec gives this path and status.
+
+        Paths the subset lacks (the services look-up, unknown routes) and
+        statuses an operation does not list (401/403/429 on a Builds path)
+        fall back to the family's documented failure envelope.
+        """
+        template = next((t for regex, t in self.routes if regex.fullmatch(path)), None)
+        operation = self.spec["paths"].get(template, {}).get(method.lower(), {})
+        responses = operation.get("responses", {})
+        response = responses.get(str(status)) or (responses.get("4XX") if status < 500 else None)
+        builds = "/builds/" in path
+        if response is None and status >= 400:
+            name = "builds_ErrorResponse" if builds else "workers_api-response-common-failure"
+            return {"$ref": f"#/components/schemas/{name}"}
+        if response is None:
+            return {"$ref": "#/components/schemas/workers_api-response-common"}
+        if "$ref" in response:
+            name = response["$ref"].rsplit("/", 1)[-1]
+            response = self.spec["components"]["responses"][name]
+        return response["content"]["application/json"]["schema"]
+
+    def validate(self, method: str, path: str, status: int, body: dict) -> None:
+        schema = {**self.schema_for(method, path, status), "components": self.spec["components"]}
+        OAS30ReadValidator(schema, format_checker=oas30_format_checker).validate(body)
+        self.checked.append((method, path, status))
+
+
+class Api:
+    """An in-process client that validates every answer against the spec."""
+
+    def __init__(self, app, spec, headers=AUTH):
+        self.app, self.spec = app, spec
+        transport = httpx.WSGITransport(app=app)
+        self.http = httpx.Client(
+            transport=transport, base_url="http://emulator.test", headers=headers
+        )
+        self.account = app.state.account_id
+
+    def call(self, method: str, path: str, expect: int = 200, **kwargs) -> dict:
+        path = PREFIX + path.replace("{account}", self.account)
+        response = self.http.request(method, path, **kwargs)
+        body = response.json()
+        assert response.status_code == expect, body
+        self.spec.validate(method, path, response.status_code, body)
+        self.last = response
+        return body
+
+    def error(self, method: str, path: str, status: int, **kwargs) -> tuple[int, str]:
+        body = self.call(method, path, status, **kwargs)
+        assert body["success"] is False and body["result"] is None
+        return body["errors"][0]["code"], body["errors"][0]["message"]

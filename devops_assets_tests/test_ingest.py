@@ -1,0 +1,110 @@
+"""Incremental ingest against the emulator over loopback HTTP, with the warehouse on
+PostgreSQL and the API token taken from an environment variable."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from devops_assets.config import load_config
+from devops_assets.defs import build_definitions
+from devops_assets.emulator import EMULATOR_TOKEN, load_app, seed_workspace
+from devops_assets.emulator.server import running_server
+from devops_assets.store import Warehouse
+from devops_assets_tests.emulator_fixtures import demo_config
+
+BUILDS_LIST = r"/builds/workers/[0-9a-f]+/builds$"
+BUILD_GET = r"/builds/builds/[0-9a-f-]+$"
+TOKEN_ENV = "DEVOPS_ASSETS_TEST_CF_TOKEN"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch, fresh_postgres_db):
+    """The demo history served on 127.0.0.1 and a platform file pointing at it."""
+    seeded = demo_config(tmp_path)
+    history = seed_workspace(seeded)
+    app = load_app(seeded.cloudflare.emulator_state)
+    monkeypatch.setenv(TOKEN_ENV, EMULATOR_TOKEN)
+    monkeypatch.setenv("DEVOPS_ASSETS_DB_URL", fresh_postgres_db)
+    with running_server(app) as base_url:
+        text = seeded.path.read_text(encoding="utf-8")
+        text = text.replace('api_base_url = "emulator:"', f'api_base_url = "{base_url}"')
+        text = text.replace('"CLOUDFLARE_API_TOKEN"', f'"{TOKEN_ENV}"')
+        text = text.replace('"{home}/demo/repo"', f'"{history.repo}"')
+        platform = tmp_path / "platform.toml"
+        platform.write_text(text, encoding="utf-8")
+        config = load_config(platform)
+        yield config, app, history
+
+
+def materialize(config, *assets: str) -> dg.ExecuteInProcessResult:
+    job = build_definitions(config).resolve_job_def("refresh_pipeline_health")
+    return job.execute_in_process(
+        asset_selection=[dg.AssetKey(a) for a in assets or ("workers_builds",)],
+        run_config=QUIET,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def test_second_run_asks_only_for_what_is_new_and_what_was_unfinished(served):
+    config, app, history = served
+    assert config.cloudflare.api_base_url.startswith("http://127.0.0.1:")
+    assert materialize(config).success
+    first_lists = app.count(BUILDS_LIST)
+    unfinished = [b for b in history.builds if b["status"] != "stopped"]
+    assert first_lists > 2  # every page of both workers' history
+
+    app.clear_requests()
+    assert materialize(config).success
+
+    assert app.count(BUILDS_LIST) == 2  # one page per worker, then paging stops
+    assert app.count(BUILD_GET) == len(unfinished)
+    assert len(app.requests) == 2 + len(unfinished)
+
+
+def test_a_build_seen_running_is_stored_with_its_final_outcome_next_run(served):
+    config, app, history = served
+    warehouse = Warehouse(config.warehouse_url)
+    head = history.commits[-1]["sha"]
+    running = app.add_build("moltworker", "main", head, status="running")
+    assert materialize(config).success
+    stored = {b.build_uuid: b for b in warehouse.builds()}
+    assert stored[running["build_uuid"]].status == "running"
+    assert stored[running["build_uuid"]].outcome is None
+
+    app.finish_build(running["build_uuid"], "fail")
+    assert materialize(config).success
+
+    final = {b.build_uuid: b for b in warehouse.builds()}[running["build_uuid"]]
+    assert (final.status, final.outcome) == ("stopped", "fail")
+    assert final.stopped_on is not None and final.duration_seconds > 0
+    assert len(warehouse.builds()) == len(history.builds) + 1
+
+
+def test_a_malformed_answer_fails_the_run_naming_endpoint_and_field(served):
+    config, app, _ = served
+    assert materialize(config).success
+    warehouse = Warehouse(config.warehouse_url)
+    before = warehouse.snapshot("builds")
+    broken = {"success": True, "errors": [], "messages": [], "result": [{"status": "stopped"}]}
+    # The second worker's answer is broken: the first worker's builds must not be written.
+    app.fail_next(BUILDS_LIST, 200, body=broken, times=1)
+    app.add_build("moltworker-staging", "hardshell", "a" * 40, status="stopped", outcome="success")
+
+    result = materialize(config)
+
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    message = failure.message + "".join(c.message for c in _causes(failure))
+    assert "GET /accounts/{account_id}/builds/workers/{worker_tag}/builds" in message
+    assert "'result[0].build_trigger_metadata': expected an object" in message
+    assert EMULATOR_TOKEN not in message
+    assert warehouse.snapshot("builds") == before
+
+
+def _causes(error):
+    while error.cause is not None:
+        error = error.cause
+        yield error
