@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from devops_assets.config import DEMO_CONFIG, load_config
@@ -52,21 +54,31 @@ def test_every_asset_has_a_description_owner_group_and_kind():
         assert any(tag.startswith("dagster/kind/") for tag in node.tags), key
 
 
-def test_dagster_definitions_validate_passes():
+def test_dagster_definitions_validate_passes_on_the_postgres_instance(tmp_path, postgres_server):
+    database = f"test_validate_{uuid.uuid4().hex[:10]}"
+    postgres_server.create_database(database)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")}
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("dagster")),
-            "definitions",
-            "validate",
-            "-w",
-            str(REPO / "workspace.yaml"),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "devops_assets" in result.stdout + result.stderr
+    env.update(postgres_server.dagster_env(database), DAGSTER_HOME=str(home))
+    try:
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("dagster")),
+                "definitions",
+                "validate",
+                "-w",
+                str(REPO / "workspace.yaml"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        postgres_server.drop_database(database)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Validation successful for code location devops_assets" in output
