@@ -41,6 +41,7 @@ def test_definitions_expose_the_interface_names():
     }
     assert "refresh_pipeline_health" in {job.name for job in repo.get_all_jobs()}
     assert {s.name for s in repo.schedule_defs} >= {"daily_metrics"}
+    assert {s.name for s in repo.sensor_defs} >= {"metrics_automation"}
 
 
 def test_every_asset_has_a_description_owner_group_and_kind():

@@ -35,6 +35,12 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Refresh every asset once a day, in the team's time zone.",
     )
+    follow = dg.AutomationConditionSensorDefinition(
+        "metrics_automation",
+        target=dg.AssetSelection.groups("metrics"),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Recompute metrics and targets whenever an ingest asset is refreshed.",
+    )
     return dg.Definitions(
         assets=[
             git_commits,
@@ -46,5 +52,6 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
         ],
         jobs=[refresh],
         schedules=[daily],
+        sensors=[follow],
         resources=build_resources(config),
     )

@@ -49,6 +49,7 @@ def prepare(config: PlatformConfig, dagster_db: str = DAGSTER_DB) -> dict[str, s
     server.create_database(dagster_db)
     env = dict(server.dagster_env(dagster_db))
     env["DAGSTER_HOME"] = os.environ.get("DAGSTER_HOME") or str(workspace_home() / "dagster_home")
+    env["DEVOPS_ASSETS_HOME"] = str(workspace_home())
     home = Path(env["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
@@ -90,5 +91,7 @@ def run_dev(args) -> int:
     dagster = Path(sys.executable).with_name("dagster")
     argv = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(args.port)]
     argv += ["-w", str(REPO_ROOT / "workspace.yaml")]
+    # Run from $DAGSTER_HOME so Dagster finds the instance file there and nowhere else.
+    os.chdir(env["DAGSTER_HOME"])
     os.execve(argv[0], argv, env)
     return 0  # not reached

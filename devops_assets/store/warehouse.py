@@ -189,18 +189,27 @@ class Warehouse:
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
 
+    def count(self, table_name: str) -> int:
+        """How many rows a table holds."""
+        table = self._table(table_name)
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
     def snapshot(self, table_name: str) -> list[tuple]:
         """Every row of a table as a tuple, sorted, to compare states in tests."""
-        if table_name not in METADATA.tables:
-            known = ", ".join(self.table_names())
-            raise KeyError(f"table {table_name!r}: expected one of {known}")
-        table = METADATA.tables[table_name]
+        table = self._table(table_name)
         ordered = [*table.primary_key.columns, *(c for c in table.c if not c.primary_key)]
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(sa.select(table).order_by(*ordered))]
 
     def table_names(self) -> list[str]:
         return sorted(METADATA.tables)
+
+    def _table(self, table_name: str) -> sa.Table:
+        if table_name not in METADATA.tables:
+            known = ", ".join(self.table_names())
+            raise KeyError(f"table {table_name!r}: expected one of {known}")
+        return METADATA.tables[table_name]
 
     def _read(self, spec: r.RecordTable, *where: sa.ColumnElement[bool]) -> list[Any]:
         order = [spec.table.c[name] for name in spec.order_by]

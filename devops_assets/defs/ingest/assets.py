@@ -33,14 +33,15 @@ def git_commits(
     """
     path = git_repo.local_path()
     commits = git.read_commits(path)
-    before = len(warehouse.warehouse.snapshot("commits"))
-    written = warehouse.warehouse.upsert_commits(commits)
-    context.log.info("Read %d commits from %s; upserted %d", len(commits), path, written)
+    before = warehouse.warehouse.count("commits")
+    warehouse.warehouse.upsert_commits(commits)
+    added = warehouse.warehouse.count("commits") - before
+    context.log.info("Read %d commits from %s; %d new", len(commits), path, added)
     newest = max((c.commit_time for c in commits), default=None)
     return dg.MaterializeResult(
         metadata={
             "commits": len(commits),
-            "new_commits": len(commits) - before,
+            "new_commits": added,
             "merge_commits": sum(c.is_merge for c in commits),
             "newest_commit": dg.MetadataValue.timestamp(newest) if newest else None,
         }

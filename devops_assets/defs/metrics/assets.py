@@ -31,6 +31,7 @@ def windows(config: PlatformConfig) -> list[tuple[datetime, datetime]]:
     owners=OWNERS,
     kinds={"pandas", "sql"},
     deps=["git_commits", "workers_builds", "worker_deployments"],
+    automation_condition=dg.AutomationCondition.eager(),
     description="Deployment frequency, lead time, build health and rollback rate per environment.",
 )
 def dora_metrics(
@@ -108,6 +109,7 @@ def build_pipeline_health(config: PlatformConfig) -> dg.AssetsDefinition:
         owners=OWNERS,
         kinds={"sql"},
         deps=[dora_metrics],
+        automation_condition=dg.AutomationCondition.eager(),
         check_specs=specs,
         description="Each team target against its measured value, met or missed.",
     )
@@ -142,7 +144,7 @@ def _check_result(target: Target, row: HealthRow) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.WARN,
         description=f"{human(row.value, row.unit)} ({row.status}); target {_target_text(target)}",
         metadata={
-            "value": row.value if row.value is not None else float("nan"),
+            **({"value": row.value} if row.value is not None else {}),
             "target": target.value,
             "status": row.status,
         },
