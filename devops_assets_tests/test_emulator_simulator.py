@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import statistics
 import time
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from devops_assets.emulator import load_history, seed_workspace
+from devops_assets.emulator import load_history, seed_workspace, simulator
 from devops_assets.emulator.gitwrite import git
 from devops_assets.emulator.simulator import SimulationError
 from devops_assets_tests.emulator_fixtures import demo_config, seeded_config
@@ -28,7 +30,7 @@ def seeded(tmp_path_factory):
 
 
 def _events(history) -> tuple:
-    return history.commits, history.builds, history.deployments, history.incidents
+    return history.commits, history.builds, history.deployments, history.incidents, history.tags
 
 
 def test_seeding_six_months_takes_seconds(seeded):
@@ -207,3 +209,24 @@ def test_incidents_follow_bad_deployments_and_are_resolved(seeded):
         assert incident["resolved_at"] - incident["opened_at"] < timedelta(hours=12)
     recent = history.end - timedelta(days=30)
     assert sum(i["opened_at"] >= recent for i in history.incidents) == 1
+
+
+def test_the_fingerprint_covers_every_module_the_simulator_imports():
+    """A change to any generating module must regenerate an existing demo workspace."""
+    here = Path(simulator.__file__).parent
+    seen, todo = set(), ["simulator.py"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = ast.parse((here / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "devops_assets.emulator":
+                todo += [f"{alias.name}.py" for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "devops_assets.emulator."
+            ):
+                todo.append(node.module.rsplit(".", 1)[1] + ".py")
+    assert "tags.py" in seen
+    assert sorted(seen) == sorted(simulator.GENERATOR_FILES)

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from devops_assets.emulator.records import SimBuild, SimCommit, SimDeployment, SimIncident
+from devops_assets.emulator.records import (
+    SimBuild,
+    SimCommit,
+    SimDeployment,
+    SimIncident,
+    SimTag,
+)
 from devops_assets.emulator.timeline import Timeline
 
-LISTS = ("commits", "builds", "deployments", "incidents")
+LISTS = ("commits", "builds", "deployments", "incidents", "tags")
+# Lists an older events.json may lack; they read back as empty.
+OPTIONAL_LISTS = frozenset(("tags",))
 TIME_KEYS = frozenset(
     (
         "author_time",
@@ -21,6 +29,7 @@ TIME_KEYS = frozenset(
         "stopped_on",
         "opened_at",
         "resolved_at",
+        "time",
     )
 )
 
@@ -36,6 +45,7 @@ def timeline_events(tl: Timeline, shas: dict[int, str]) -> dict[str, list[dict]]
             for d in sorted(tl.deployments, key=lambda d: d.created_on)
         ],
         "incidents": [incident_event(i) for i in tl.incidents],
+        "tags": [tag_event(t, shas) for t in sorted(tl.tags, key=lambda t: (t.time, t.name))],
     }
 
 
@@ -88,6 +98,17 @@ def incident_event(i: SimIncident) -> dict:
         "resolved_at": i.resolved_at,
         "deployment_id": i.deployment_id,
         "title": i.title,
+    }
+
+
+def tag_event(t: SimTag, shas: dict[int, str]) -> dict:
+    """``sha`` is the tagged commit; ``time`` the tagger date, or the commit's if lightweight."""
+    return {
+        "name": t.name,
+        "sha": shas[t.mark],
+        "annotated": t.annotated,
+        "time": t.time,
+        "deployment_id": t.deployment_id,
     }
 
 

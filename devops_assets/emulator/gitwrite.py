@@ -1,4 +1,4 @@
-"""Write simulated commits into a real git repository with one ``git fast-import``.
+"""Write simulated commits and tags into a real git repository with one ``git fast-import``.
 
 Every git call runs with an argument list (no shell), without the user's or
 the system's git config, and with fixed identities, so the same history gives
@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from devops_assets.emulator.records import SimCommit
+from devops_assets.emulator.records import SimCommit, SimTag
 
 GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
@@ -47,9 +47,13 @@ def git(repo: Path, *args: str, stdin: bytes | None = None, default_branch: str 
 
 
 def write_repository(
-    repo: Path, commits: list[SimCommit], branches: dict[str, int], default_branch: str
+    repo: Path,
+    commits: list[SimCommit],
+    branches: dict[str, int],
+    default_branch: str,
+    tags: list[SimTag] | None = None,
 ) -> dict[int, str]:
-    """Create ``repo`` holding ``commits``; point ``branches`` at their marks.
+    """Create ``repo`` holding ``commits`` and ``tags``; point ``branches`` at their marks.
 
     Returns the sha git gave each commit mark. The working tree is checked out
     at ``default_branch``, which HEAD names.
@@ -58,6 +62,7 @@ def write_repository(
     git(repo, "init", "-q", default_branch=default_branch)
     marks = repo / ".git" / "simulator-marks"
     stream = b"".join(_stream(commits, branches, default_branch))
+    stream += b"".join(_tag_commands(tags or []))
     git(
         repo, "fast-import", "--quiet", "--date-format=raw", f"--export-marks={marks}", stdin=stream
     )
@@ -85,6 +90,17 @@ def _stream(commits: list[SimCommit], branches: dict[str, int], ref: str) -> Ite
         yield b"\n"
     for branch, mark in sorted(branches.items()):
         yield f"reset refs/heads/{branch}\nfrom :{mark}\n\n".encode()
+
+
+def _tag_commands(tags: list[SimTag]) -> Iterable[bytes]:
+    """An annotated tag is a ``tag`` command; a lightweight one a ref ``reset`` to its commit."""
+    for tag in tags:
+        if tag.tagger is None:
+            yield f"reset refs/tags/{tag.name}\nfrom :{tag.mark}\n\n".encode()
+            continue
+        yield f"tag {tag.name}\nfrom :{tag.mark}\n".encode()
+        yield _ident("tagger", tag.tagger, tag.time)
+        yield _data(tag.message)
 
 
 def _ident(role: str, person, when) -> bytes:

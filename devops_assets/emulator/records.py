@@ -96,6 +96,26 @@ class SimDeployment:
 
 
 @dataclass
+class SimTag:
+    """A git tag on commit ``mark``; a lightweight one has no tagger and no message.
+
+    ``time`` is the tagger date, or for a lightweight tag its commit's
+    committer date (what ``git for-each-ref`` reports for either).
+    """
+
+    name: str
+    mark: int
+    time: datetime
+    tagger: Person | None = None
+    message: str = ""
+    deployment_id: str | None = None
+
+    @property
+    def annotated(self) -> bool:
+        return self.tagger is not None
+
+
+@dataclass
 class SimIncident:
     id: str
     environment: str

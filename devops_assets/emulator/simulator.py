@@ -1,11 +1,12 @@
 """Seed the demo workspace: a real git repository and the emulator's account.
 
 ``seed_workspace`` plays about six months of a Workers team's delivery (see
-``workflow.py``), writes the commits into a git repository whose shas the
-builds name, saves the API objects the emulator serves, and keeps the raw
-ground truth in ``events.json``. Everything follows from the seed and the end
-instant: no real clock is read, so two runs give the same shas and events.
-A second call with the same inputs reuses the workspace and returns at once.
+``workflow.py``), writes the commits and the releaser's tags (``tags.py``)
+into a git repository whose shas the builds name, saves the API objects the
+emulator serves, and keeps the raw ground truth in ``events.json``.
+Everything follows from the seed and the end instant: no real clock is
+read, so two runs give the same shas and events. A second call with the
+same inputs reuses the workspace and returns at once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from pathlib import Path
 
 from devops_assets.config import PlatformConfig
 from devops_assets.emulator.apistate import state_from_timeline
-from devops_assets.emulator.events import LISTS, from_json, timeline_events, to_json
+from devops_assets.emulator.events import (
+    LISTS,
+    OPTIONAL_LISTS,
+    from_json,
+    timeline_events,
+    to_json,
+)
 from devops_assets.emulator.gitwrite import write_repository
 from devops_assets.emulator.records import EnvSpec
 from devops_assets.emulator.timeline import Timeline
@@ -39,6 +46,7 @@ GENERATOR_FILES = (
     "timeline.py",
     "incidents.py",
     "workflow.py",
+    "tags.py",
     "gitwrite.py",
     "apistate.py",
     "events.py",
@@ -62,8 +70,11 @@ class SimulatedHistory:
     running_on, stopped_on, trigger_source. ``deployments``: id, worker,
     environment, created_on, version_id, version_number, commit_sha, kind
     (``deploy`` or ``rollback``). ``incidents``: id, environment, opened_at,
-    resolved_at, deployment_id (the bad deployment), title. Times are aware
-    datetimes; each list is oldest first.
+    resolved_at, deployment_id (the bad deployment), title. ``tags``: name,
+    sha (the tagged commit), annotated, time (tagger date, or the commit's
+    committer date for a lightweight tag), deployment_id (the production
+    deployment an annotated tag marks; None for a lightweight one). Times are
+    aware datetimes; each list is oldest first.
     """
 
     repo: Path
@@ -73,6 +84,7 @@ class SimulatedHistory:
     builds: list[dict] = field(default_factory=list)
     deployments: list[dict] = field(default_factory=list)
     incidents: list[dict] = field(default_factory=list)
+    tags: list[dict] = field(default_factory=list)
 
 
 def seed_workspace(
@@ -93,20 +105,21 @@ def seed_workspace(
     _write(state_dir / META_FILE, {"fingerprint": None, "repo": str(repo)})
 
     timeline = simulate(seed, end, days, staging, production)
-    shas = write_repository(repo, timeline.commits, _branches(timeline), production.branch)
+    shas = write_repository(
+        repo, timeline.commits, _branches(timeline), production.branch, timeline.tags
+    )
     events = timeline_events(timeline, shas)
     history = SimulatedHistory(repo, state_dir, end, **events)
     state_from_timeline(timeline, shas, config.cloudflare.account_id).save(state_dir)
-    body = {name: [to_json(e) for e in events[name]] for name in LISTS}
-    _write(state_dir / EVENTS_FILE, {"repo": str(repo), "end": end.isoformat(), **body})
+    _save_events(history)
 
+    # Only now is the workspace complete: the fingerprint marks it reusable.
     meta = {"fingerprint": fingerprint, "seed": seed, "days": days, "end": end.isoformat()}
     _write(state_dir / META_FILE, {**meta, "repo": str(repo)})
     (repo / ".git" / REPO_MARKER).write_text(fingerprint + "\n", encoding="ascii")
-    counts = [len(events[name]) for name in LISTS]
     log.info(
-        "Seeded %d commits, %d builds, %d deployments and %d incidents in %.2fs",
-        *counts,
+        "Seeded %d commits, %d builds, %d deployments, %d incidents and %d tags in %.2fs",
+        *(len(getattr(history, name)) for name in LISTS),
         time.perf_counter() - started,
     )
     return history
@@ -119,10 +132,19 @@ def load_history(state_dir: Path | str) -> SimulatedHistory:
         body = json.loads((state_dir / EVENTS_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SimulationError(f"{state_dir}: no {EVENTS_FILE}; seed the workspace first") from None
-    lists = {name: [from_json(e) for e in body[name]] for name in LISTS}
+    missing = [n for n in LISTS if n not in body and n not in OPTIONAL_LISTS]
+    if missing:
+        raise SimulationError(f"{state_dir / EVENTS_FILE}: expected the lists {missing}")
+    lists = {name: [from_json(e) for e in body.get(name, [])] for name in LISTS}
     return SimulatedHistory(
         Path(body["repo"]), state_dir, datetime.fromisoformat(body["end"]), **lists
     )
+
+
+def _save_events(history: SimulatedHistory) -> None:
+    body = {name: [to_json(e) for e in getattr(history, name)] for name in LISTS}
+    where = {"repo": str(history.repo), "end": history.end.isoformat()}
+    _write(history.state_dir / EVENTS_FILE, {**where, **body})
 
 
 def _state_dir(config: PlatformConfig) -> Path:

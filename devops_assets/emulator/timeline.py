@@ -24,6 +24,7 @@ from devops_assets.emulator.records import (
     SimCommit,
     SimDeployment,
     SimIncident,
+    SimTag,
     SimVersion,
     ms,
 )
@@ -43,6 +44,7 @@ class Timeline(IncidentResponse):
     versions: list[SimVersion] = field(default_factory=list)
     deployments: list[SimDeployment] = field(default_factory=list)
     incidents: list[SimIncident] = field(default_factory=list)
+    tags: list[SimTag] = field(default_factory=list)
     tips: dict[str, int] = field(default_factory=dict)
     trees: dict[int, dict[str, str]] = field(default_factory=dict)
     deleted_branches: set[str] = field(default_factory=set)

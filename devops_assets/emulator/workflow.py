@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from devops_assets.emulator import story
 from devops_assets.emulator.records import EnvSpec, PlannedIncident
 from devops_assets.emulator.story import Feature, initial_tree, package_json
+from devops_assets.emulator.tags import tag_deployments
 from devops_assets.emulator.timeline import Timeline
 
 # (share of the history elapsed, environment, rolled back?) of each bad deployment.
@@ -35,7 +36,10 @@ PROMOTIONS_PER_WEEK = {2: 3, 3: 5, 4: 2}
 
 
 def simulate(seed: int, end: datetime, days: int, staging: EnvSpec, production: EnvSpec):
-    """Play ``days`` days of the team's work ending at ``end``; return the timeline."""
+    """Play ``days`` days of the team's work ending at ``end``; return the timeline.
+
+    The releaser's tags are drawn once the play is over (see ``tags.py``).
+    """
     timeline = Timeline(
         random.Random(seed),
         end - timedelta(days=days),
@@ -46,6 +50,7 @@ def simulate(seed: int, end: datetime, days: int, staging: EnvSpec, production: 
     flow.bootstrap()
     flow.plan()
     timeline.run()
+    timeline.tags = tag_deployments(timeline)
     return timeline
 
 

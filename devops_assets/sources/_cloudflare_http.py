@@ -1,0 +1,177 @@
+"""One Cloudflare API request through the official SDK, with our own retries.
+
+The SDK's retries are turned off. A 429 is retried after its ``Retry-After``
+(or the backoff), a 5xx or a lost connection on a read after
+``backoff_seconds * 2**attempt``; a POST is retried only on 429. Every other
+4xx, 408 and 409 included, fails at once. Errors name the endpoint's path
+template, its ids and the API's error code, never the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import partial
+from urllib.parse import quote
+
+import cloudflare
+import httpx
+
+from devops_assets.sources._cloudflare_answers import CloudflareError, MalformedResponse
+
+# One logger for the whole Cloudflare source, whichever module writes the line.
+log = logging.getLogger("devops_assets.sources.cloudflare")
+
+MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After fails at once, as Wrangler does
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to wait before asking again."""
+
+    max_retries: int = 3
+    backoff_seconds: float = 0.5
+    sleep: Callable[[float], None] = time.sleep
+
+    def backoff(self, attempt: int) -> float:
+        return self.backoff_seconds * 2**attempt
+
+    def after_status(self, method: str, status: int, headers, attempt: int) -> float | None:
+        """Seconds to wait before retrying an HTTP error, or None when it is final."""
+        if attempt >= self.max_retries:
+            return None
+        if status == 429:
+            after = retry_after(headers.get("retry-after"))
+            if after is None:
+                return self.backoff(attempt)
+            return after if after <= MAX_RETRY_AFTER else None
+        return self.backoff(attempt) if status >= 500 and method == "GET" else None
+
+    def after_no_answer(self, method: str, attempt: int) -> float | None:
+        """Seconds to wait after a lost connection; only reads are asked again."""
+        if method != "GET" or attempt >= self.max_retries:
+            return None
+        return self.backoff(attempt)
+
+
+class CloudflareHttp:
+    """Sends requests for one account and checks the API's envelope of each answer."""
+
+    def __init__(
+        self,
+        account_id: str,
+        api_token: str,
+        base_url: str,
+        *,
+        retries: RetryPolicy,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 20.0,
+    ):
+        self.account_id, self.retries = account_id, retries
+        self.sdk = cloudflare.Cloudflare(
+            api_token=api_token,
+            base_url=base_url,
+            http_client=httpx.Client(transport=transport, timeout=timeout),
+            max_retries=0,
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self.sdk.close()
+
+    def request(self, method: str, template: str, params=None, body=None, **ids: str):
+        """One call with retries; returns (endpoint label, checked envelope)."""
+        label = " ".join([method, template, *(f"{k}={v}" for k, v in ids.items())])
+        path = template.format(
+            account_id=self.account_id, **{k: quote(v, safe="") for k, v in ids.items()}
+        )
+        options = {"params": params or {}}
+        if method == "GET":
+            send = partial(self.sdk.get, path, cast_to=httpx.Response, options=options)
+        else:
+            send = partial(self.sdk.post, path, cast_to=httpx.Response, body=body, options=options)
+        return label, self._envelope(label, self.call(label, method, send))
+
+    def call(self, endpoint: str, method: str, send: Callable):
+        """``send()``'s answer, asking again while the retry policy allows."""
+        attempt = 0
+        while True:
+            try:
+                answer = send()
+            except cloudflare.APIStatusError as exc:
+                wait = self._wait_after_status(endpoint, method, exc, attempt)
+                reason = f"HTTP {exc.status_code}"
+            except cloudflare.APIConnectionError:
+                wait = self._wait_after_no_answer(endpoint, method, attempt)
+                reason = "no answer"
+            else:
+                log.debug("%s answered (attempt %d)", endpoint, attempt + 1)
+                return answer
+            attempt += 1
+            limit = self.retries.max_retries
+            log.warning("%s: %s; retry %d of %d in %.2fs", endpoint, reason, attempt, limit, wait)
+            self.retries.sleep(wait)
+
+    def _wait_after_status(
+        self, endpoint: str, method: str, exc: cloudflare.APIStatusError, attempt: int
+    ) -> float:
+        wait = self.retries.after_status(method, exc.status_code, exc.response.headers, attempt)
+        if wait is None:
+            raise self._status_error(endpoint, exc.status_code, exc.body) from None
+        return wait
+
+    def _wait_after_no_answer(self, endpoint: str, method: str, attempt: int) -> float:
+        wait = self.retries.after_no_answer(method, attempt)
+        if wait is None:
+            raise CloudflareError(
+                f"{endpoint}: no answer after {attempt + 1} attempts", endpoint=endpoint
+            ) from None
+        return wait
+
+    def _envelope(self, endpoint: str, response: httpx.Response) -> dict:
+        try:
+            body = response.json()
+        except ValueError:
+            raise MalformedResponse(endpoint, "(body)", "a JSON object", response.text) from None
+        if not isinstance(body, dict):
+            raise MalformedResponse(endpoint, "(body)", "a JSON object", body)
+        if body.get("success") is False:
+            raise self._status_error(endpoint, response.status_code, body)
+        if "result" not in body:
+            raise MalformedResponse(endpoint, "result", "present in the envelope")
+        return body
+
+    def _status_error(self, endpoint: str, status: int, body: object) -> CloudflareError:
+        errors = body.get("errors") if isinstance(body, dict) else None
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        code, message = (
+            (first.get("code"), first.get("message")) if isinstance(first, dict) else (None, None)
+        )
+        detail = f"API error {code}: {message}" if code or message else "no API error in the answer"
+        text = f"{endpoint} failed with HTTP {status}: {detail}"
+        token = self.sdk.api_token or ""
+        return CloudflareError(
+            text.replace(token, "***") if token else text,
+            endpoint=endpoint,
+            status=status,
+            code=code,
+        )
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
