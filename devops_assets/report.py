@@ -44,7 +44,7 @@ def parse_time(text: str, option: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _tag_deployments(repo: str | Path, pattern: str) -> list[Deployment]:
+def tag_deployments(repo: str | Path, pattern: str) -> list[Deployment]:
     tags = read_tags(repo, pattern)
     if not tags:
         raise ReportError(f"no tag matches {pattern!r} in {repo}")
@@ -92,7 +92,7 @@ def measure_repository(
     if deploy_tags is not None and deploy_branch is not None:
         raise ReportError("give either deploy_tags or deploy_branch, not both")
     if deploy_branch is None:
-        deployments = _tag_deployments(repo, deploy_tags or "v*")
+        deployments = tag_deployments(repo, deploy_tags or "v*")
         commits = read_commits(repo)
     else:
         chain = first_parent_chain(repo, deploy_branch)
