@@ -80,3 +80,19 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'warehouse' / 'warehouse.sqlite'}"
     return request.getfixturevalue("fresh_postgres_db")
+
+
+@pytest.fixture(scope="module")
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The demo platform file and its simulated history, seeded once per test module."""
+    from devops_assets_tests.emulator_fixtures import seeded_config
+
+    return seeded_config(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+
+
+@pytest.fixture(scope="session")
+def spec():
+    """Checks emulator answers against the OpenAPI subset in ../shared/reference."""
+    from devops_assets_tests.emulator_fixtures import SpecValidator
+
+    return SpecValidator()

@@ -9,12 +9,7 @@ import pytest
 
 from devops_assets.emulator import EMULATOR_TOKEN, load_app, running_server
 from devops_assets.sources.cloudflare import CloudflareClient, CloudflareError, client_from_settings
-from devops_assets_tests.emulator_fixtures import seeded_config, worker_tag
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_config(tmp_path_factory.mktemp("source"))
+from devops_assets_tests.emulator_fixtures import worker_tag
 
 
 @pytest.fixture

@@ -13,18 +13,12 @@ import pytest
 
 from devops_assets.emulator import load_app, running_server
 from devops_assets.sources.cloudflare import CloudflareClient, CloudflareError, MalformedResponse
-from devops_assets_tests.emulator_fixtures import seeded_config
 
 SECRET = "cf-test-token-0123456789abcdef-do-not-print"
 TAG = "5a0e7f3c9b2d4e61a8c7f0b3d2e1c4a9"
 WORKER = "moltworker-staging"
 LIST = r"/builds/workers/[^/]+/builds$"
 LIST_ENDPOINT = "GET /accounts/{account_id}/builds/workers/{worker_tag}/builds"
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_config(tmp_path_factory.mktemp("failures"))
 
 
 @pytest.fixture

@@ -11,17 +11,7 @@ import pytest
 from jsonschema import ValidationError
 
 from devops_assets.emulator import load_app
-from devops_assets_tests.emulator_fixtures import Api, SpecValidator, seeded_config, worker_tag
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_config(tmp_path_factory.mktemp("app"))
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return SpecValidator()
+from devops_assets_tests.emulator_fixtures import Api, worker_tag
 
 
 @pytest.fixture

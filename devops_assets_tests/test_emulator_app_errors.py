@@ -8,17 +8,7 @@ from __future__ import annotations
 import pytest
 
 from devops_assets.emulator import PREFIX, load_app
-from devops_assets_tests.emulator_fixtures import Api, SpecValidator, seeded_config
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_config(tmp_path_factory.mktemp("app-errors"))
-
-
-@pytest.fixture(scope="module")
-def spec():
-    return SpecValidator()
+from devops_assets_tests.emulator_fixtures import Api
 
 
 @pytest.fixture

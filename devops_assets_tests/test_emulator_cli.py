@@ -14,12 +14,7 @@ import pytest
 from devops_assets.config import DEMO_CONFIG
 from devops_assets.emulator import EMULATOR_TOKEN, load_app, running_server, serve_in_thread
 from devops_assets.emulator import cli as emulator_cli
-from devops_assets_tests.emulator_fixtures import AUTH, seeded_config
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
-    return seeded_config(tmp_path_factory.mktemp("cli"))
+from devops_assets_tests.emulator_fixtures import AUTH
 
 
 def test_the_serve_subcommand_parses_with_loopback_defaults(tmp_path):
