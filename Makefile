@@ -4,8 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-export DAGSTER_HOME ?= $(CURDIR)/.devops_assets/dagster_home
-
 .PHONY: install demo test dev lint format bench clean
 
 $(STAMP): requirements.lock pyproject.toml
