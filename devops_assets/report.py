@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from devops_assets.config import workspace_home
 from devops_assets.domain.health import human
 from devops_assets.domain.metrics import delivery_metrics
 from devops_assets.domain.models import Commit, Deployment, MetricValue
@@ -27,7 +28,6 @@ from devops_assets.sources.git import (
 )
 
 ENVIRONMENT = "production"
-URL_CACHE = Path(".devops_assets") / "git-cache"
 COLUMNS = ("metric", "environment", "window_start", "window_end", "value", "unit")
 
 
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         since = parse_time(args.since, "--since") if args.since else None
         until = parse_time(args.until, "--until") if args.until else None
-        repo = ensure_local(args.repo, URL_CACHE)
+        repo = ensure_local(args.repo, workspace_home() / "git-cache")
         values = measure_repository(repo, args.deploy_tags, args.deploy_branch, since, until)
     except (ReportError, GitError) as exc:
         print(f"devops-assets report: {exc}", file=sys.stderr)
@@ -155,13 +155,32 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "report",
         help="delivery metrics (deployments, lead time) of a git repository",
-        description=__doc__.splitlines()[0],
+        description="Delivery metrics of any git repository, with no credentials: tags (or "
+        "the first-parent commits of a branch) are the production deployments. "
+        "Definitions: docs/metrics.md.",
     )
-    parser.add_argument("--repo", required=True, help="git repository path or URL")
+    parser.add_argument("--repo", required=True, help="git repository path or clone URL")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--deploy-tags", metavar="GLOB", help="tags that are deployments (v*)")
-    source.add_argument("--deploy-branch", metavar="NAME", help="first-parent commits deploy")
-    parser.add_argument("--since", metavar="ISO", help="window start (default: first commit)")
-    parser.add_argument("--until", metavar="ISO", help="window end, excluded (default: last)")
-    parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    source.add_argument(
+        "--deploy-tags", metavar="GLOB", help="tags that are deployments (default: v*)"
+    )
+    source.add_argument(
+        "--deploy-branch",
+        metavar="NAME",
+        help="every first-parent commit of this branch is a deployment, at its committer time",
+    )
+    parser.add_argument(
+        "--since", metavar="ISO", help="window start, included (default: the earliest commit)"
+    )
+    parser.add_argument(
+        "--until",
+        metavar="ISO",
+        help="window end, excluded (default: just after the latest commit or deployment)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="table (human units), json or csv (seconds, ratios); default: table",
+    )
     parser.set_defaults(run=run)

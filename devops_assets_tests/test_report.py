@@ -149,3 +149,19 @@ def test_a_folder_that_is_no_repository_exits_2(capsys, tmp_path):
     code, _, err = run_report(capsys, "--repo", str(tmp_path))
     assert code == 2
     assert str(tmp_path) in err
+
+
+def test_a_clone_url_is_mirrored_into_the_workspace_cache_and_reused(
+    capsys, repo, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEVOPS_ASSETS_HOME", "state")  # relative, as a user might set it
+    url = f"file://{repo}"
+    from_path = metrics_json(capsys, "--repo", str(repo))
+
+    first = metrics_json(capsys, "--repo", url)
+    second = metrics_json(capsys, "--repo", url)
+
+    assert first == second == from_path
+    mirrors = list((tmp_path / "state" / "git-cache").iterdir())
+    assert len(mirrors) == 1 and mirrors[0].name.endswith(".git")

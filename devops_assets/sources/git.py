@@ -237,7 +237,7 @@ def ensure_local(repo_or_url: str, cache_dir: Path) -> Path:
             raise GitError(f"not a git repository: {repo_or_url} (no such directory)")
         _git(path, ["rev-parse", "--git-dir"], "checking it is a git repository")
         return path
-    dest = Path(cache_dir) / _cache_name(repo_or_url)
+    dest = (Path(cache_dir) / _cache_name(repo_or_url)).resolve()
     if dest.is_dir():
         _git(dest, ["fetch", "--prune", "--quiet", "origin"], f"fetching {_redact(repo_or_url)}")
         return dest
