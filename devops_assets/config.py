@@ -14,21 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+
+from devops_assets.domain.units import UnitError, canonical_unit, to_canonical
+from devops_assets.toml_reader import ConfigError, TableReader
 
 CONFIG_ENV = "DEVOPS_ASSETS_CONFIG"
 HOME_ENV = "DEVOPS_ASSETS_HOME"
 DEMO_CONFIG = Path(__file__).parent / "demo" / "platform.toml"
 COMPARATORS = (">", ">=", "<", "<=")
 ENVIRONMENT_NAMES = ("development", "staging", "production")
-
-
-class ConfigError(ValueError):
-    """The platform file is missing a key or holds a value of the wrong kind."""
-
-    def __init__(self, path: Path | str, key: str, expected: str):
-        super().__init__(f"{path}: key '{key}': expected {expected}")
-        self.path, self.key, self.expected = str(path), key, expected
 
 
 @dataclass(frozen=True)
@@ -115,51 +109,6 @@ class PlatformConfig:
         raise KeyError(name)
 
 
-class _Reader:
-    """Typed access to a parsed TOML table that names the file in every error."""
-
-    def __init__(self, path: Path, data: dict[str, Any], prefix: str = ""):
-        self.path, self.data, self.prefix = path, data, prefix
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}{key}"
-
-    def _fail(self, key: str, expected: str) -> ConfigError:
-        return ConfigError(self.path, self._key(key), expected)
-
-    def get(self, key: str, kind: type | tuple[type, ...], expected: str, default: Any = ...):
-        if key not in self.data:
-            if default is ...:
-                raise self._fail(key, f"{expected} (the key is missing)")
-            return default
-        value = self.data[key]
-        if isinstance(value, bool) and kind is not bool and bool not in _as_tuple(kind):
-            raise self._fail(key, f"{expected}, got {value!r}")
-        if not isinstance(value, kind):
-            raise self._fail(key, f"{expected}, got {value!r}")
-        return value
-
-    def text(self, key: str, default: Any = ...) -> str:
-        value = self.get(key, str, "a non-empty string", default)
-        if value is not None and value == "":
-            raise self._fail(key, "a non-empty string, got ''")
-        return value
-
-    def strings(self, key: str, default: Any = ...) -> tuple[str, ...]:
-        value = self.get(key, list, "a list of strings", default)
-        if any(not isinstance(v, str) or not v for v in value):
-            raise self._fail(key, f"a list of non-empty strings, got {value!r}")
-        return tuple(value)
-
-    def table(self, key: str, default: Any = ...) -> _Reader:
-        value = self.get(key, dict, "a table", default)
-        return _Reader(self.path, value, f"{self._key(key)}.")
-
-
-def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
 def load_config(path: str | os.PathLike | None = None) -> PlatformConfig:
     """Read and check the platform file at ``path`` (or ``$DEVOPS_ASSETS_CONFIG``)."""
     path = Path(path or os.environ.get(CONFIG_ENV) or DEMO_CONFIG).expanduser()
@@ -169,7 +118,7 @@ def load_config(path: str | os.PathLike | None = None) -> PlatformConfig:
         raise ConfigError(path, "(file)", "an existing TOML file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "(file)", f"valid TOML ({exc})") from None
-    return _parse(path, _Reader(path, data))
+    return _parse(path, TableReader(path, data))
 
 
 def workspace_home() -> Path:
@@ -185,8 +134,13 @@ def _local_path(value: str, path: Path) -> str:
     return str((path.parent / value).resolve())
 
 
-def _parse(path: Path, root: _Reader) -> PlatformConfig:
-    project = root.table("project")
+def _parse(path: Path, root: TableReader) -> PlatformConfig:
+    root.only(
+        "project", "cloudflare", "workers", "environments", "quality_gate", "targets", "warehouse"
+    )
+    project = root.table("project").only(
+        "name", "repository", "timezone", "health_window_days", "as_of"
+    )
     workers = _workers(root)
     environments = _environments(root, {w.name for w in workers})
     env_names = {e.name for e in environments}
@@ -201,54 +155,56 @@ def _parse(path: Path, root: _Reader) -> PlatformConfig:
         cloudflare=_cloudflare(root, path),
         workers=workers,
         environments=environments,
-        quality_gate=root.table("quality_gate").strings("steps"),
+        quality_gate=root.table("quality_gate").only("steps").strings("steps"),
         targets=_targets(root, env_names),
         warehouse_url=_warehouse_url(root, path),
     )
 
 
-def _timezone(project: _Reader) -> str:
+def _timezone(project: TableReader) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     name = project.text("timezone", "UTC")
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise project._fail("timezone", f"an IANA time zone name, got {name!r}") from None
+        raise project.fail("timezone", f"an IANA time zone name, got {name!r}") from None
     return name
 
 
-def _instant(table: _Reader, key: str) -> datetime | None:
+def _instant(table: TableReader, key: str) -> datetime | None:
     """A TOML offset date-time (or ISO 8601 string with an offset) or nothing."""
     value = table.get(key, (datetime, str), "an ISO 8601 date-time with an offset", None)
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            raise table._fail(key, f"an ISO 8601 date-time, got {value!r}") from None
+            raise table.fail(key, f"an ISO 8601 date-time, got {value!r}") from None
     if value is not None and value.tzinfo is None:
-        raise table._fail(key, f"a date-time with a UTC offset, got {value.isoformat()!r}")
+        raise table.fail(key, f"a date-time with a UTC offset, got {value.isoformat()!r}")
     return value
 
 
-def _positive_int(table: _Reader, key: str, default: int) -> int:
+def _positive_int(table: TableReader, key: str, default: int) -> int:
     value = table.get(key, int, "a positive integer", default)
     if value <= 0:
-        raise table._fail(key, f"a positive integer, got {value!r}")
+        raise table.fail(key, f"a positive integer, got {value!r}")
     return value
 
 
-def _cloudflare(root: _Reader, path: Path) -> CloudflareSettings:
-    cf = root.table("cloudflare")
+def _cloudflare(root: TableReader, path: Path) -> CloudflareSettings:
+    cf = root.table("cloudflare").only(
+        "account_id", "api_base_url", "api_token_env", "emulator_state"
+    )
     account_id = cf.text("account_id")
-    if len(account_id) != 32 or any(c not in "0123456789abcdef" for c in account_id):
-        raise cf._fail("account_id", f"32 lowercase hex characters, got {account_id!r}")
+    if not _is_hex32(account_id):
+        raise cf.fail("account_id", f"32 lowercase hex characters, got {account_id!r}")
     base = cf.text("api_base_url", "https://api.cloudflare.com/client/v4")
     if not (base.startswith(("http://", "https://")) or base == "emulator:"):
-        raise cf._fail("api_base_url", f"an http(s) URL or 'emulator:', got {base!r}")
+        raise cf.fail("api_base_url", f"an http(s) URL or 'emulator:', got {base!r}")
     state = cf.text("emulator_state", None)
     if base == "emulator:" and state is None:
-        raise cf._fail("emulator_state", "a folder path when api_base_url is 'emulator:'")
+        raise cf.fail("emulator_state", "a folder path when api_base_url is 'emulator:'")
     return CloudflareSettings(
         account_id=account_id,
         api_base_url=base,
@@ -257,61 +213,77 @@ def _cloudflare(root: _Reader, path: Path) -> CloudflareSettings:
     )
 
 
-def _workers(root: _Reader) -> tuple[Worker, ...]:
+def _is_hex32(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+
+def _workers(root: TableReader) -> tuple[Worker, ...]:
     items = root.get("workers", list, "an array of [[workers]] tables")
     workers = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            raise root._fail(f"workers[{i}]", "a table with name and tag")
-        w = _Reader(root.path, item, f"workers[{i}].")
-        workers.append(Worker(name=w.text("name"), tag=w.text("tag")))
+            raise root.fail(f"workers[{i}]", "a table with name and tag")
+        w = TableReader(root.path, item, f"workers[{i}].").only("name", "tag")
+        worker = Worker(name=w.text("name"), tag=w.text("tag"))
+        if worker.name in {seen.name for seen in workers}:
+            raise w.fail("name", f"a name no other [[workers]] entry has, got {worker.name!r}")
+        if not _is_hex32(worker.tag):
+            raise w.fail("tag", f"the worker's 32-hex external_script_id, got {worker.tag!r}")
+        workers.append(worker)
     if not workers:
-        raise root._fail("workers", "at least one [[workers]] table")
+        raise root.fail("workers", "at least one [[workers]] table")
     return tuple(workers)
 
 
-def _environments(root: _Reader, workers: set[str]) -> tuple[Environment, ...]:
+def _environments(root: TableReader, workers: set[str]) -> tuple[Environment, ...]:
     table = root.table("environments")
     envs = []
     for name in table.data:
         if name not in ENVIRONMENT_NAMES:
-            raise table._fail(name, f"one of {', '.join(ENVIRONMENT_NAMES)}")
-        env = table.table(name)
+            raise table.fail(name, f"one of {', '.join(ENVIRONMENT_NAMES)}")
+        env = table.table(name).only("branches", "worker")
         worker = env.text("worker", None)
         if worker is not None and worker not in workers:
-            raise env._fail("worker", f"the name of a [[workers]] entry, got {worker!r}")
+            raise env.fail("worker", f"the name of a [[workers]] entry, got {worker!r}")
         branches = env.strings("branches")
         if not branches:
-            raise env._fail("branches", "at least one branch name or glob")
+            raise env.fail("branches", "at least one branch name or glob")
         envs.append(Environment(name, branches, worker))
     if "production" not in {e.name for e in envs}:
-        raise table._fail("production", "a [environments.production] table")
+        raise table.fail("production", "a [environments.production] table")
     return tuple(envs)
 
 
-def _targets(root: _Reader, env_names: set[str]) -> tuple[Target, ...]:
+def _targets(root: TableReader, env_names: set[str]) -> tuple[Target, ...]:
     table = root.table("targets")
     targets = []
     for metric in table.data:
-        t = table.table(metric)
+        t = table.table(metric).only("comparator", "value", "unit", "environments")
+        try:
+            unit = canonical_unit(metric)
+        except UnitError as exc:
+            raise table.fail(metric, str(exc)) from None
         comparator = t.text("comparator")
         if comparator not in COMPARATORS:
-            raise t._fail("comparator", f"one of {' '.join(COMPARATORS)}, got {comparator!r}")
-        value = t.get("value", (int, float), "a number")
+            raise t.fail("comparator", f"one of {' '.join(COMPARATORS)}, got {comparator!r}")
+        written = t.get("value", (int, float), "a number")
+        try:
+            value = to_canonical(metric, float(written), t.text("unit", unit))
+        except UnitError as exc:
+            raise t.fail("unit", str(exc)) from None
         environments = t.strings("environments", ("production",))
         for env in environments:
             if env not in env_names:
-                raise t._fail("environments", f"configured environment names, got {env!r}")
-        unit = t.text("unit")
-        targets.extend(Target(metric, comparator, float(value), unit, e) for e in environments)
+                raise t.fail("environments", f"configured environment names, got {env!r}")
+        targets.extend(Target(metric, comparator, value, unit, e) for e in environments)
     return tuple(targets)
 
 
-def _warehouse_url(root: _Reader, path: Path) -> str:
+def _warehouse_url(root: TableReader, path: Path) -> str:
     """``$DEVOPS_ASSETS_DB_URL`` wins; else the file's ``[warehouse] url``; else SQLite."""
     if os.environ.get("DEVOPS_ASSETS_DB_URL"):
         return os.environ["DEVOPS_ASSETS_DB_URL"]
-    url = root.table("warehouse", {}).text("url", None)
+    url = root.table("warehouse", {}).only("url").text("url", None)
     if url:
         return url.replace("{home}", str(workspace_home()))
     return f"sqlite:///{workspace_home() / 'warehouse.sqlite'}"

@@ -107,6 +107,65 @@ def test_bad_value_is_refused_naming_file_and_key(tmp_path, old, new, key, expec
         assert expected in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "key", "expected"),
+    [
+        (
+            "health_window_days = 30",
+            "health_window_dayz = 30",
+            "project.health_window_dayz",
+            "no such key here",
+        ),
+        ("[environments.staging]", "[enviroments.staging]", "enviroments", "no such key here"),
+        (
+            "[targets.rollback_rate]",
+            "[targets.rollback_rat]",
+            "targets.rollback_rat",
+            "a metric the engine measures",
+        ),
+        (
+            'value = 86400\nunit = "seconds"',
+            'value = 1\nunit = "fortnights"',
+            "targets.lead_time_p50.unit",
+            "a unit of lead_time_p50 (seconds, minutes, hours, days)",
+        ),
+        (
+            'tag = "8ee82b3a2c0f42928b8f14dae4a97121"',
+            'tag = "moltworker"',
+            "workers[1].tag",
+            "32-hex external_script_id",
+        ),
+        (
+            'name = "moltworker"\ntag',
+            'name = "moltworker-staging"\ntag',
+            "workers[1].name",
+            "a name no other [[workers]] entry has",
+        ),
+    ],
+)
+def test_typos_unknown_metrics_and_units_are_refused(tmp_path, old, new, key, expected):
+    assert old in demo_text()
+    path = write(tmp_path, demo_text().replace(old, new, 1))
+
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+
+    assert (err.value.key, str(path)) == (key, err.value.path)
+    assert expected in str(err.value)
+
+
+def test_a_target_written_in_friendlier_units_is_converted_once(tmp_path):
+    text = demo_text().replace('value = 86400\nunit = "seconds"', 'value = 1.5\nunit = "days"')
+    text = text.replace('value = 0.05\nunit = "ratio"', 'value = 5\nunit = "percent"')
+    targets = {(t.metric, t.environment): t for t in load_config(write(tmp_path, text)).targets}
+
+    lead = targets[("lead_time_p50", "production")]
+    assert (lead.value, lead.unit) == (129600.0, "seconds")
+    rollback = targets[("rollback_rate", "production")]
+    assert (rollback.value, rollback.unit) == (0.05, "ratio")
+    assert rollback.is_met(0.049) and not rollback.is_met(0.05)
+
+
 def test_missing_section_is_named(tmp_path):
     gate = '[quality_gate]\nsteps = ["lint", "check", "format", "test:backend", "test:e2e", '
     gate += '"test:smoke", "test:unit"]\n'
