@@ -17,11 +17,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="devops-assets",
         description="Run and measure the delivery pipeline of a Cloudflare Workers team.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.add_parsers(commands)
     report.add_parser(commands)
     emulator_cli.add_parser(commands)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("devops_assets")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

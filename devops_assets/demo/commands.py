@@ -8,6 +8,7 @@ embedded one), and ``$DAGSTER_HOME`` holding this repository's ``dagster.yaml``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -16,22 +17,35 @@ from pathlib import Path
 from devops_assets.config import PlatformConfig, load_config, workspace_home
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DAGSTER_DB = "devops_assets_dagster"
 # Show the run's INFO lines (counts per asset) and not Dagster's step-by-step DEBUG events.
 QUIET_RUN = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def add_parsers(commands) -> None:
     demo = commands.add_parser(
-        "demo", help="seed the demo, materialize every asset, print pipeline health"
+        "demo",
+        help="seed the demo, materialize every asset, print pipeline health",
+        description="Seed the demo workspace (when the platform file points at the emulator), "
+        "run every asset on the local Dagster instance and print the pipeline-health table.",
     )
     demo.set_defaults(run=run_demo)
-    dev = commands.add_parser("dev", help="start the Dagster UI on 127.0.0.1:3000")
-    dev.add_argument("--port", type=int, default=3000)
+    dev = commands.add_parser(
+        "dev",
+        help="start the Dagster UI on 127.0.0.1:3000",
+        description="Prepare the local instance as `demo` does, then run `dagster dev` "
+        "(webserver and daemon) on 127.0.0.1. Stop it with Ctrl-C.",
+    )
+    dev.add_argument("--port", type=int, default=3000, help="port on 127.0.0.1 (default 3000)")
     dev.set_defaults(run=run_dev)
 
 
-def prepare(config: PlatformConfig, dagster_db: str = DAGSTER_DB) -> dict[str, str]:
+def dagster_database() -> str:
+    """The instance's database name: one per workspace, so checkouts do not share runs."""
+    digest = hashlib.sha1(str(workspace_home()).encode()).hexdigest()[:10]
+    return f"devops_assets_{digest}"
+
+
+def prepare(config: PlatformConfig, dagster_db: str | None = None) -> dict[str, str]:
     """Seed the demo workspace and point the Dagster instance at PostgreSQL.
 
     Returns the environment variables the instance needs; they are also set in
@@ -45,6 +59,7 @@ def prepare(config: PlatformConfig, dagster_db: str = DAGSTER_DB) -> dict[str, s
         history = seed_workspace(config)
         print(f"demo workspace: {history.repo} ({len(history.commits)} commits)")
 
+    dagster_db = dagster_db or dagster_database()
     server = find_or_start_postgres(workspace_home() / "pg")
     server.create_database(dagster_db)
     env = dict(server.dagster_env(dagster_db))
@@ -76,13 +91,17 @@ def run_demo(args) -> int:
         print("devops-assets: the demo run failed; see the run's events above", file=sys.stderr)
         return 1
 
-    rows = Warehouse(config.warehouse_url).pipeline_health()
+    stored = {
+        (r.metric, r.environment): r for r in Warehouse(config.warehouse_url).pipeline_health()
+    }
+    rows = [stored[(t.metric, t.environment)] for t in config.targets]
     start, end = rows[0].window_start, rows[0].window_end
     print(
         f"\nPipeline health of {config.project}, {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
     )
     print(render_table(rows))
-    print(f"\nrun {result.run_id} stored in PostgreSQL; `make dev` shows it in the UI")
+    database = os.environ["DAGSTER_PG_DB"]
+    print(f"\nrun {result.run_id} stored in PostgreSQL ({database}); `make dev` shows it")
     return 0
 
 

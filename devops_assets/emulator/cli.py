@@ -23,9 +23,19 @@ from devops_assets.config import load_config
 
 def add_parser(subparsers) -> None:
     """Add ``emulator`` (with its ``serve`` action) to the console script's commands."""
-    emulator = subparsers.add_parser("emulator", help="the local stand-in for the Cloudflare API")
+    emulator = subparsers.add_parser(
+        "emulator",
+        help="the local stand-in for the Cloudflare API",
+        description="A local, faithful stand-in for the Cloudflare endpoints devops_assets "
+        "uses (Workers Builds, versions, deployments), seeded by a deterministic simulator.",
+    )
     actions = emulator.add_subparsers(dest="emulator_command", required=True, metavar="ACTION")
-    serve = actions.add_parser("serve", help="serve an emulator state folder over loopback HTTP")
+    serve = actions.add_parser(
+        "serve",
+        help="serve an emulator state folder over loopback HTTP",
+        description="Serve a seeded state folder on a loopback address until Ctrl-C; "
+        "prints the base URL to put in a platform file's [cloudflare] api_base_url.",
+    )
     serve.add_argument("--state", required=True, type=Path, help="the emulator state folder")
     serve.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8787, help="TCP port; 0 picks a free one")
