@@ -112,11 +112,20 @@ def _rows(values: list[MetricValue]) -> list[dict]:
             "environment": v.environment,
             "window_start": v.window_start.isoformat(),
             "window_end": v.window_end.isoformat(),
-            "value": v.value,
+            "value": _number(v),
             "unit": v.unit,
         }
         for v in values
     ]
+
+
+def _number(v: MetricValue) -> float | int | None:
+    """Counts as whole numbers; other values rounded to the microsecond / 1e-9 ratio."""
+    if v.value is None:
+        return None
+    if v.unit == "count":
+        return int(v.value)
+    return round(v.value, 9 if v.unit in ("ratio", "per_week") else 6)
 
 
 def render(values: list[MetricValue], fmt: str) -> str:
@@ -131,7 +140,8 @@ def render(values: list[MetricValue], fmt: str) -> str:
         return out.getvalue().rstrip("\n")
     width = max(len(v.metric) for v in values)
     head = values[0]
-    lines = [f"{ENVIRONMENT}, {head.window_start.isoformat()} .. {head.window_end.isoformat()}"]
+    start, end = (t.astimezone(UTC).isoformat() for t in (head.window_start, head.window_end))
+    lines = [f"{ENVIRONMENT}, {start} → {end}"]
     lines += [f"{v.metric:<{width}}  {human(v.value, v.unit)}" for v in values]
     return "\n".join(lines)
 

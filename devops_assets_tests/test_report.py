@@ -102,7 +102,7 @@ def test_table_uses_human_units(capsys, repo):
     code, out, _ = run_report(capsys, "--repo", str(repo), "--deploy-tags", "v0.[23].*")
     lines = out.splitlines()
     assert code == 0
-    assert lines[0] == "production, 2024-01-01T00:00:00+00:00 .. 2024-01-06T01:00:01+00:00"
+    assert lines[0] == "production, 2024-01-01T00:00:00+00:00 → 2024-01-06T01:00:01+00:00"
     # v0.2.0 is now the baseline, leaving c4's 12 h; 2 deployments / (435,601 s / 604,800 s).
     assert [line.split() for line in lines[1:]] == [
         ["deployment_count", "2"],
@@ -121,7 +121,7 @@ def test_csv_has_the_json_columns(capsys, repo):
     assert code == 0
     assert lines[0] == "metric,environment,window_start,window_end,value,unit"
     assert lines[1] == (
-        "deployment_count,production,2024-01-05T00:00:00+00:00,2024-01-06T01:00:01+00:00,1.0,count"
+        "deployment_count,production,2024-01-05T00:00:00+00:00,2024-01-06T01:00:01+00:00,1,count"
     )
     assert lines[3] == (
         "lead_time_p50,production,2024-01-05T00:00:00+00:00,2024-01-06T01:00:01+00:00,43200.0,seconds"
