@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from devops_assets.config import Target
-from devops_assets.domain.health import evaluate_targets, human, render_table
+from devops_assets.domain.health import evaluate_targets, human, latest_window, render_table
 from devops_assets.domain.models import MetricValue
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -71,3 +71,14 @@ def test_rendered_table_has_one_line_per_target():
         "%",
         "MISSED",
     ]
+
+
+def test_latest_window_is_the_newest_one_of_the_requested_length():
+    month = timedelta(days=30)
+    values = [
+        value("rollback_rate", "production", 0.1, "ratio"),
+        MetricValue("rollback_rate", "production", END - timedelta(days=7), END, 0.0, "ratio"),
+        MetricValue("x", "staging", START - month, START, 1.0, "ratio"),
+    ]
+    assert latest_window(values, month) == (START, END)
+    assert latest_window(values, timedelta(days=90)) is None

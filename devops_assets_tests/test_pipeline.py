@@ -4,11 +4,12 @@ and pipeline health equal to a recomputation from the simulator's raw events."""
 from __future__ import annotations
 
 import statistics
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from dagster._core.storage.runs import RunStorage
 
+from devops_assets.config import DEMO_CONFIG
 from devops_assets_tests.pipeline_fixtures import open_pipeline
 
 TABLES = ("commits", "tags", "builds", "deployments", "metric_values", "pipeline_health")
@@ -130,3 +131,25 @@ def brute_force_lead_times(commits, deployments, start, end) -> list[float]:
         if start <= deployed < end:
             spans.append((deployed - author_time[sha]).total_seconds())
     return spans
+
+
+def test_without_as_of_the_health_window_ends_now_and_every_target_has_a_value(
+    tmp_path, postgres_server
+):
+    platform = tmp_path / "platform.toml"
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    platform.write_text(text.replace("as_of = 2026-11-30T18:00:00Z\n", ""), encoding="utf-8")
+    pipeline, close = open_pipeline(tmp_path / "home", postgres_server, platform)
+    try:
+        assert pipeline.config.as_of is None
+        before = datetime.now(UTC)
+        assert pipeline.run().success
+        rows = pipeline.warehouse.pipeline_health()
+    finally:
+        close()
+
+    assert len(rows) == 7
+    assert {r.status for r in rows} <= {"met", "missed"}
+    end = rows[0].window_end
+    assert before - timedelta(minutes=1) <= end <= datetime.now(UTC)
+    assert end - rows[0].window_start == timedelta(days=30)

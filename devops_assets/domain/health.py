@@ -8,7 +8,7 @@ nothing about build success.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from devops_assets.config import Target
 from devops_assets.domain.models import HealthRow, MetricValue
@@ -50,6 +50,20 @@ def evaluate_targets(
             )
         )
     return rows
+
+
+def latest_window(
+    values: Iterable[MetricValue], length: timedelta
+) -> tuple[datetime, datetime] | None:
+    """The most recent window of exactly ``length`` that any value was measured over.
+
+    ``pipeline_health`` reads the window ``dora_metrics`` last wrote rather than
+    recomputing "now", so the two never disagree by the time between them."""
+    ends = [v.window_end for v in values if v.window_end - v.window_start == length]
+    if not ends:
+        return None
+    end = max(ends)
+    return end - length, end
 
 
 def human(value: float | None, unit: str) -> str:

@@ -6,7 +6,7 @@ import dagster as dg
 
 from devops_assets.config import PlatformConfig, Target
 from devops_assets.defs.resources import PlatformResource, WarehouseResource
-from devops_assets.domain.health import evaluate_targets, human
+from devops_assets.domain.health import evaluate_targets, human, latest_window
 from devops_assets.domain.measure import measure_environments
 from devops_assets.domain.models import HealthRow
 
@@ -15,13 +15,13 @@ ROLLING_WINDOWS_DAYS = (7, 30, 90)
 
 
 def window_end(config: PlatformConfig) -> datetime:
-    """Windows end at the configured ``as_of`` instant, else now."""
-    return config.as_of or datetime.now(UTC)
+    """Windows end at the configured ``as_of`` instant, else at the start of this minute
+    (so runs within one minute measure the same windows)."""
+    return config.as_of or datetime.now(UTC).replace(second=0, microsecond=0)
 
 
-def windows(config: PlatformConfig) -> list[tuple[datetime, datetime]]:
+def windows(config: PlatformConfig, end: datetime) -> list[tuple[datetime, datetime]]:
     """The rolling windows measured, each ``[end - days, end)``; the health window included."""
-    end = window_end(config)
     days = sorted({*ROLLING_WINDOWS_DAYS, config.health_window_days})
     return [(end - timedelta(days=d), end) for d in days]
 
@@ -42,13 +42,20 @@ def dora_metrics(
     the configured ``as_of``). Recomputed whole from the stored records, so a re-run
     writes the same rows."""
     config, store = platform.config, warehouse.warehouse
+    end = window_end(config)
+    measured = windows(config, end)
     values = measure_environments(
-        config, store.commits(), store.deployments(), store.builds(), windows(config)
+        config, store.commits(), store.deployments(), store.builds(), measured
     )
     store.replace_metric_values(values)
-    context.log.info("Computed %d metric values over %d windows", len(values), len(windows(config)))
+    context.log.info(
+        "Computed %d metric values over %d windows ending %s",
+        len(values),
+        len(measured),
+        end.isoformat(),
+    )
 
-    start, end = health_window(config)
+    start = end - timedelta(days=config.health_window_days)
     in_health = [v for v in values if (v.window_start, v.window_end) == (start, end)]
     metadata: dict[str, object] = {
         f"{v.environment}/{v.metric}": float(v.value) for v in in_health if v.value is not None
@@ -56,11 +63,6 @@ def dora_metrics(
     metadata["window_days"] = config.health_window_days
     metadata["summary"] = dg.MetadataValue.md(_metrics_markdown(in_health))
     return dg.MaterializeResult(metadata=metadata)
-
-
-def health_window(config: PlatformConfig) -> tuple[datetime, datetime]:
-    end = window_end(config)
-    return end - timedelta(days=config.health_window_days), end
 
 
 def check_name(target: Target) -> str:
@@ -120,8 +122,15 @@ def build_pipeline_health(config: PlatformConfig) -> dg.AssetsDefinition:
         health window. A missed target fails its asset check (severity WARN) so the UI
         shows it red without stopping the run."""
         config, store = platform.config, warehouse.warehouse
-        start, end = health_window(config)
-        rows = evaluate_targets(config.targets, store.metric_values(), start, end)
+        values = store.metric_values()
+        window = latest_window(values, timedelta(days=config.health_window_days))
+        if window is None:
+            raise dg.Failure(
+                f"no metric values over a {config.health_window_days}-day window yet: "
+                "materialize dora_metrics first",
+                allow_retries=False,
+            )
+        rows = evaluate_targets(config.targets, values, *window)
         store.replace_pipeline_health(rows)
         missed = [r for r in rows if r.status != "met"]
         context.log.info("%d targets, %d not met", len(rows), len(missed))
