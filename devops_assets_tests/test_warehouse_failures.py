@@ -3,6 +3,7 @@ it was: nothing half-written, nothing duplicated. Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -170,3 +171,34 @@ def test_upserting_8k_commits_takes_a_couple_of_seconds(warehouse):
     with warehouse.engine.connect() as conn:
         count = conn.execute(sa.text("SELECT count(*) FROM commits")).scalar()
     assert count == 8002
+
+
+def test_concurrent_health_replacements_on_postgresql_never_collide(fresh_postgres_db):
+    stores = [Warehouse(fresh_postgres_db) for _ in range(4)]
+    errors: list[Exception] = []
+
+    def replace_many(store: Warehouse) -> None:
+        for _ in range(15):
+            try:
+                store.replace_pipeline_health(health())
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=replace_many, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert stores[0].pipeline_health() == health()
+    for store in stores:
+        store.close()
+
+
+def test_an_unparsable_warehouse_url_never_shows_its_password():
+    with pytest.raises(ValueError) as caught:
+        Warehouse("postgresql//someone:PGPASS-S3CRET@127.0.0.1/db")
+
+    assert "PGPASS-S3CRET" not in str(caught.value)
+    assert "does not parse" in str(caught.value)

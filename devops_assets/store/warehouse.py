@@ -111,6 +111,10 @@ class Warehouse:
         rows = r.PIPELINE_HEALTH.rows(health)
         table = r.PIPELINE_HEALTH.table
         with self._writing(table.name, len(rows)) as conn:
+            if self.dialect == "postgresql":
+                # Writers queue here, so two replacements cannot interleave their
+                # DELETE and INSERT; readers are not blocked.
+                conn.execute(sa.text(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE"))
             conn.execute(table.delete())
             if rows:
                 conn.execute(table.insert(), rows)
@@ -231,7 +235,12 @@ def _create_engine(url: str) -> sa.Engine:
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError:
-        raise ValueError(f"warehouse URL: expected a SQLAlchemy URL, got {url!r}") from None
+        # The text may hold a password, so only its scheme is shown.
+        scheme = url.split(":", 1)[0] if ":" in url else "(none)"
+        raise ValueError(
+            f"warehouse URL: expected a SQLAlchemy URL such as sqlite:///path or "
+            f"postgresql://user@host/db; the value given (scheme {scheme!r}) does not parse"
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         return sa.create_engine(parsed, pool_pre_ping=True)
