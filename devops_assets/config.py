@@ -8,12 +8,14 @@ and what was expected.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from devops_assets.domain.units import UnitError, canonical_unit, to_canonical
 from devops_assets.toml_reader import ConfigError, TableReader
@@ -116,8 +118,12 @@ def load_config(path: str | os.PathLike | None = None) -> PlatformConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(path, "(file)", "an existing TOML file") from None
+    except IsADirectoryError:
+        raise ConfigError(path, "(file)", "a TOML file, got a directory") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "(file)", f"valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(path, "(file)", "TOML nested to a sane depth") from None
     return _parse(path, TableReader(path, data))
 
 
@@ -150,7 +156,7 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
         project=project.text("name"),
         repository=repository,
         timezone=_timezone(project),
-        health_window_days=_positive_int(project, "health_window_days", 30),
+        health_window_days=_positive_int(project, "health_window_days", 30, most=3660),
         as_of=_instant(project, "as_of"),
         cloudflare=_cloudflare(root, path),
         workers=workers,
@@ -182,13 +188,15 @@ def _instant(table: TableReader, key: str) -> datetime | None:
             raise table.fail(key, f"an ISO 8601 date-time, got {value!r}") from None
     if value is not None and value.tzinfo is None:
         raise table.fail(key, f"a date-time with a UTC offset, got {value.isoformat()!r}")
+    if value is not None and not 2000 <= value.year <= 2999:
+        raise table.fail(key, f"a date-time between the years 2000 and 2999, got {value!r}")
     return value
 
 
-def _positive_int(table: TableReader, key: str, default: int) -> int:
-    value = table.get(key, int, "a positive integer", default)
-    if value <= 0:
-        raise table.fail(key, f"a positive integer, got {value!r}")
+def _positive_int(table: TableReader, key: str, default: int, most: int) -> int:
+    value = table.get(key, int, f"a whole number from 1 to {most}", default)
+    if not 1 <= value <= most:
+        raise table.fail(key, f"a whole number from 1 to {most}, got {value!r}")
     return value
 
 
@@ -245,6 +253,8 @@ def _environments(root: TableReader, workers: set[str]) -> tuple[Environment, ..
         worker = env.text("worker", None)
         if worker is not None and worker not in workers:
             raise env.fail("worker", f"the name of a [[workers]] entry, got {worker!r}")
+        if worker is not None and worker in {e.worker for e in envs}:
+            raise env.fail("worker", f"a worker no other environment serves, got {worker!r}")
         branches = env.strings("branches")
         if not branches:
             raise env.fail("branches", "at least one branch name or glob")
@@ -267,11 +277,15 @@ def _targets(root: TableReader, env_names: set[str]) -> tuple[Target, ...]:
         if comparator not in COMPARATORS:
             raise t.fail("comparator", f"one of {' '.join(COMPARATORS)}, got {comparator!r}")
         written = t.get("value", (int, float), "a number")
+        if not math.isfinite(written):
+            raise t.fail("value", f"a finite number, got {written!r}")
         try:
             value = to_canonical(metric, float(written), t.text("unit", unit))
         except UnitError as exc:
             raise t.fail("unit", str(exc)) from None
         environments = t.strings("environments", ("production",))
+        if len(set(environments)) != len(environments):
+            raise t.fail("environments", f"each environment once, got {list(environments)!r}")
         for env in environments:
             if env not in env_names:
                 raise t.fail("environments", f"configured environment names, got {env!r}")
@@ -283,7 +297,14 @@ def _warehouse_url(root: TableReader, path: Path) -> str:
     """``$DEVOPS_ASSETS_DB_URL`` wins; else the file's ``[warehouse] url``; else SQLite."""
     if os.environ.get("DEVOPS_ASSETS_DB_URL"):
         return os.environ["DEVOPS_ASSETS_DB_URL"]
-    url = root.table("warehouse", {}).only("url").text("url", None)
+    warehouse = root.table("warehouse", {}).only("url")
+    url = warehouse.text("url", None)
+    if url and urlsplit(url).password:
+        raise warehouse.fail(
+            "url",
+            "a URL without a password (it would show in the UI's resource config); "
+            "put a URL with credentials in DEVOPS_ASSETS_DB_URL instead",
+        )
     if url:
         return url.replace("{home}", str(workspace_home()))
     return f"sqlite:///{workspace_home() / 'warehouse.sqlite'}"

@@ -89,7 +89,7 @@ def test_config_env_var_chooses_the_file(tmp_path, monkeypatch):
             "health_window_days = 30",
             "health_window_days = 0",
             "project.health_window_days",
-            "a positive integer",
+            "a whole number from 1 to 3660",
         ),
         ("as_of = 2026-11-30T18:00:00Z", "as_of = 2026-11-30T18:00:00", "project.as_of", "offset"),
     ],
@@ -152,6 +152,65 @@ def test_typos_unknown_metrics_and_units_are_refused(tmp_path, old, new, key, ex
 
     assert (err.value.key, str(path)) == (key, err.value.path)
     assert expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "expected"),
+    [
+        ("value = 0.05", "value = nan", "targets.rollback_rate.value", "a finite number"),
+        ("value = 0.05", "value = inf", "targets.rollback_rate.value", "a finite number"),
+        (
+            'environments = ["staging", "production"]',
+            'environments = ["staging", "staging"]',
+            "targets.build_success_rate.environments",
+            "each environment once",
+        ),
+        (
+            "health_window_days = 30",
+            "health_window_days = 1000000",
+            "project.health_window_days",
+            "from 1 to 3660",
+        ),
+        (
+            "as_of = 2026-11-30T18:00:00Z",
+            "as_of = 0001-03-01T00:00:00Z",
+            "project.as_of",
+            "between the years 2000 and 2999",
+        ),
+        (
+            'worker = "moltworker-staging"',
+            'worker = "moltworker"',
+            "environments.production.worker",
+            "a worker no other environment serves",
+        ),
+        (
+            "[cloudflare]",
+            '[warehouse]\nurl = "postgresql://ops:hunter2@127.0.0.1/wh"\n\n[cloudflare]',
+            "warehouse.url",
+            "DEVOPS_ASSETS_DB_URL",
+        ),
+    ],
+)
+def test_values_that_would_fail_later_are_refused_when_read(
+    tmp_path, monkeypatch, old, new, key, expected
+):
+    monkeypatch.delenv("DEVOPS_ASSETS_DB_URL", raising=False)
+    assert old in demo_text()
+    path = write(tmp_path, demo_text().replace(old, new, 1))
+
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+
+    assert err.value.key == key
+    assert expected in str(err.value)
+    assert "hunter2" not in str(err.value)
+
+
+def test_a_directory_or_absurdly_nested_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="a TOML file, got a directory"):
+        load_config(tmp_path)
+    with pytest.raises(ConfigError, match=r"key '\(file\)'"):
+        load_config(write(tmp_path, "x = " + "[" * 5000))
 
 
 def test_a_target_written_in_friendlier_units_is_converted_once(tmp_path):

@@ -108,3 +108,18 @@ def _causes(error):
     while error.cause is not None:
         error = error.cause
         yield error
+
+
+def test_a_build_that_vanished_from_the_api_does_not_block_later_ingests(served):
+    config, app, history = served
+    warehouse = Warehouse(config.warehouse_url)
+    running = app.add_build("moltworker", "main", history.commits[-1]["sha"], status="running")
+    assert materialize(config).success
+    del app.state.builds[running["build_uuid"]]  # the API forgets it: GET answers 404
+
+    result = materialize(config)
+
+    assert result.success
+    kept = {b.build_uuid: b for b in warehouse.builds()}[running["build_uuid"]]
+    assert (kept.status, kept.outcome) == ("running", None)
+    assert app.count(BUILD_GET) >= 1

@@ -95,6 +95,9 @@ def run_demo(args) -> int:
         (r.metric, r.environment): r for r in Warehouse(config.warehouse_url).pipeline_health()
     }
     rows = [stored[(t.metric, t.environment)] for t in config.targets]
+    if not rows:
+        print(f"\n{config.path} sets no [targets]; nothing to compare (see docs/configuration.md)")
+        return 0
     start, end = rows[0].window_start, rows[0].window_end
     print(
         f"\nPipeline health of {config.project}, {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"

@@ -14,6 +14,7 @@ from devops_assets.defs.resources import (
 )
 from devops_assets.domain.models import Build
 from devops_assets.sources import git
+from devops_assets.sources.cloudflare import CloudflareError
 
 OWNERS = ["team:platform"]
 
@@ -91,7 +92,7 @@ def workers_builds(
         newest = store.newest_build_created_on(worker.name)
         new = client.list_builds(worker.name, worker.tag, newer_than=newest)
         pending = set(store.unfinished_builds(worker.name)) - {b.build_uuid for b in new}
-        refreshed = [client.get_build(uuid, worker.name) for uuid in sorted(pending)]
+        refreshed = _refresh(context, client, worker.name, sorted(pending))
         fetched += new + refreshed
         context.log.info(
             "%s: %d new builds since %s, %d unfinished refreshed",
@@ -108,6 +109,23 @@ def workers_builds(
     metadata["builds_stored"] = len(stored)
     metadata["builds_unfinished"] = sum(not b.finished for b in stored)
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _refresh(context, client, worker: str, uuids: list[str]) -> list[Build]:
+    """Fetch builds again that were unfinished last time. A build the API no longer
+    knows (404) keeps its last stored state and is reported, not allowed to block
+    every later ingest."""
+    builds = []
+    for uuid in uuids:
+        try:
+            builds.append(client.get_build(uuid, worker))
+        except CloudflareError as exc:
+            if exc.status != 404:
+                raise
+            context.log.warning(
+                "%s: build %s is gone from the API (404); kept as stored", worker, uuid
+            )
+    return builds
 
 
 @dg.asset(
