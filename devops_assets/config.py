@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
@@ -208,15 +209,20 @@ def _cloudflare(root: TableReader, path: Path) -> CloudflareSettings:
     if not _is_hex32(account_id):
         raise cf.fail("account_id", f"32 lowercase hex characters, got {account_id!r}")
     base = cf.text("api_base_url", "https://api.cloudflare.com/client/v4")
-    if not (base.startswith(("http://", "https://")) or base == "emulator:"):
-        raise cf.fail("api_base_url", f"an http(s) URL or 'emulator:', got {base!r}")
+    parts = urlsplit(base)
+    web = parts.scheme in ("http", "https") and parts.hostname and not parts.password
+    if not (web or base == "emulator:"):
+        raise cf.fail("api_base_url", f"an http(s) URL with a host, or 'emulator:', got {base!r}")
     state = cf.text("emulator_state", None)
     if base == "emulator:" and state is None:
         raise cf.fail("emulator_state", "a folder path when api_base_url is 'emulator:'")
+    token_env = cf.text("api_token_env", "CLOUDFLARE_API_TOKEN")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
+        raise cf.fail("api_token_env", f"an environment variable name, got {token_env!r}")
     return CloudflareSettings(
         account_id=account_id,
         api_base_url=base,
-        api_token_env=cf.text("api_token_env", "CLOUDFLARE_API_TOKEN"),
+        api_token_env=token_env,
         emulator_state=_local_path(state, path) if state else None,
     )
 
@@ -305,6 +311,8 @@ def _warehouse_url(root: TableReader, path: Path) -> str:
             "a URL without a password (it would show in the UI's resource config); "
             "put a URL with credentials in DEVOPS_ASSETS_DB_URL instead",
         )
+    if url and urlsplit(url).scheme.split("+")[0] not in ("sqlite", "postgresql", "postgres"):
+        raise warehouse.fail("url", f"a sqlite:/// or postgresql:// URL, got {url!r}")
     if url:
         return url.replace("{home}", str(workspace_home()))
     return f"sqlite:///{workspace_home() / 'warehouse.sqlite'}"

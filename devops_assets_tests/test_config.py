@@ -184,6 +184,24 @@ def test_typos_unknown_metrics_and_units_are_refused(tmp_path, old, new, key, ex
             "a worker no other environment serves",
         ),
         (
+            'api_base_url = "emulator:"',
+            'api_base_url = "http://"',
+            "cloudflare.api_base_url",
+            "with a host",
+        ),
+        (
+            'api_token_env = "CLOUDFLARE_API_TOKEN"',
+            'api_token_env = "A=B"',
+            "cloudflare.api_token_env",
+            "an environment variable name",
+        ),
+        (
+            "[cloudflare]",
+            '[warehouse]\nurl = "mysql://db/wh"\n\n[cloudflare]',
+            "warehouse.url",
+            "a sqlite:/// or postgresql:// URL",
+        ),
+        (
             "[cloudflare]",
             '[warehouse]\nurl = "postgresql://ops:hunter2@127.0.0.1/wh"\n\n[cloudflare]',
             "warehouse.url",
