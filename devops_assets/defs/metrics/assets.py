@@ -80,15 +80,20 @@ def _metrics_markdown(values) -> str:
     return "\n".join(lines)
 
 
+STATUS_MARK = {"met": "✅ met", "missed": "❌ missed", "no data": "⚪ no data"}
+
+
 def _health_markdown(rows: list[HealthRow]) -> str:
+    """Status first, so it stays in view when the UI's metadata panel is narrow."""
     lines = [
-        "| metric | environment | value | target | status |",
+        "| status | metric | environment | value | target |",
         "| --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         target = f"{r.comparator} {human(r.target, r.unit)}"
+        value = human(r.value, r.unit)
         lines.append(
-            f"| {r.metric} | {r.environment} | {human(r.value, r.unit)} | {target} | {r.status} |"
+            f"| {STATUS_MARK[r.status]} | {r.metric} | {r.environment} | {value} | {target} |"
         )
     return "\n".join(lines)
 
