@@ -92,7 +92,7 @@ def measure_repository(
     if deploy_tags is not None and deploy_branch is not None:
         raise ReportError("give either deploy_tags or deploy_branch, not both")
     if deploy_branch is None:
-        deployments = tag_deployments(repo, deploy_tags or "v*")
+        deployments = tag_deployments(repo, "v*" if deploy_tags is None else deploy_tags)
         commits = read_commits(repo)
     else:
         chain = first_parent_chain(repo, deploy_branch)
@@ -146,15 +146,28 @@ def render(values: list[MetricValue], fmt: str) -> str:
     return "\n".join(lines)
 
 
+def _refuse_empty(args: argparse.Namespace) -> None:
+    """An empty ``--repo`` would mean the current folder, an empty glob no tag: say so."""
+    given = (
+        ("--repo", args.repo),
+        ("--deploy-tags", args.deploy_tags),
+        ("--deploy-branch", args.deploy_branch),
+    )
+    for option, value in given:
+        if value is not None and not value.strip():
+            raise ReportError(f"{option}: must not be empty")
+
+
 def run(args: argparse.Namespace) -> int:
     """Measure, print; exit code 2 with one line on stderr for bad input."""
     try:
+        _refuse_empty(args)
         since = parse_time(args.since, "--since") if args.since else None
         until = parse_time(args.until, "--until") if args.until else None
         repo = ensure_local(args.repo, workspace_home() / "git-cache")
         values = measure_repository(repo, args.deploy_tags, args.deploy_branch, since, until)
     except (ReportError, GitError) as exc:
-        print(f"devops-assets report: {exc}", file=sys.stderr)
+        print(f"devops-assets report: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         return 2
     print(render(values, args.format))
     return 0

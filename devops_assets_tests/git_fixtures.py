@@ -10,7 +10,11 @@ import argparse
 import csv
 import json
 import os
+import socket
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -74,6 +78,78 @@ def commit(
         GIT_COMMITTER_DATE=committed or when,
         GIT_AUTHOR_EMAIL=email,
     )
+
+
+def raw_commit(repo: Path, author: str, committer: str = "Bob <bob@x> 1704103200 +0000") -> str:
+    """A commit written byte for byte, so its dates may be ones git itself would refuse.
+
+    ``author`` and ``committer`` are the header values: ``Name <email> <seconds> <±hhmm>``.
+    """
+    tree = git(repo, "hash-object", "-t", "tree", "-w", "--stdin", stdin=b"")
+    data = f"tree {tree}\nauthor {author}\ncommitter {committer}\n\nodd dates\n"
+    return git(
+        repo, "hash-object", "-t", "commit", "-w", "--literally", "--stdin", stdin=data.encode()
+    )
+
+
+def raw_tag(repo: Path, name: str, target: str, tagger: str | None) -> str:
+    """An annotated tag ``name`` on commit ``target``, written byte for byte; no tagger if None."""
+    header = f"object {target}\ntype commit\ntag {name}\n"
+    header += f"tagger {tagger}\n" if tagger is not None else ""
+    sha = git(
+        repo,
+        "hash-object",
+        "-t",
+        "tag",
+        "-w",
+        "--literally",
+        "--stdin",
+        stdin=f"{header}\nx\n".encode(),
+    )
+    git(repo, "update-ref", f"refs/tags/{name}", sha)
+    return sha
+
+
+@contextmanager
+def silent_server() -> Iterator[tuple[int, list[socket.socket]]]:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers.
+
+    Yields its port and the list of connections accepted so far; closes all on exit.
+    """
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_forever() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], accepted
+    finally:
+        stop.set()
+        thread.join()
+        for conn in [*accepted, server]:
+            conn.close()
+
+
+def closed_by_peer(conn: socket.socket, within: float = 5.0) -> bool:
+    """True when the other end closes ``conn`` within ``within`` seconds (what it sent is read)."""
+    conn.settimeout(within)
+    try:
+        while conn.recv(65536):
+            pass
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
 
 
 def run_report(capsys, *argv: str) -> tuple[int, str, str]:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from devops_assets.report import ReportError, measure_repository
 from devops_assets_tests.git_fixtures import commit, git, init_repo, run_report
 
 # main: c1 ─ c2 ─ c3 ─ c4 ─ c5, committed one hour after being authored.
@@ -136,6 +137,8 @@ def test_csv_has_the_json_columns(capsys, repo):
         (["--deploy-tags", "release-*"], "release-*"),
         (["--deploy-branch", "nope"], "nope"),
         (["--since", "2030-01-01"], "2030-01-01"),
+        (["--deploy-tags", ""], "--deploy-tags: must not be empty"),
+        (["--deploy-branch", " "], "--deploy-branch: must not be empty"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_naming_it(capsys, repo, argv, named):
@@ -143,6 +146,19 @@ def test_bad_input_exits_2_with_one_line_naming_it(capsys, repo, argv, named):
     assert (code, out) == (2, "")
     assert len(err.strip().splitlines()) == 1
     assert named in err
+
+
+def test_an_empty_repo_option_exits_2_instead_of_measuring_the_current_folder(
+    capsys, repo, monkeypatch
+):
+    monkeypatch.chdir(repo)  # a repository that an empty path would silently measure
+    code, out, err = run_report(capsys, "--repo", "")
+    assert (code, out, err) == (2, "", "devops-assets report: --repo: must not be empty\n")
+
+
+def test_an_empty_tag_glob_is_refused_not_replaced_by_the_default(repo):
+    with pytest.raises(ReportError, match=r"^no tag matches '' in "):
+        measure_repository(repo, deploy_tags="")
 
 
 def test_a_folder_that_is_no_repository_exits_2(capsys, tmp_path):

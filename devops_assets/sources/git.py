@@ -2,45 +2,71 @@
 
 Every call runs the ``git`` binary with an argument list, NUL-separated output
 and user/system git config switched off, so the result depends only on the
-repository. One ``git log`` call reads the whole history, however long.
+repository. One ``git log`` call reads the whole history, however long. Every
+call has a time limit: git and the helpers it starts are killed when it passes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import signal
 import subprocess
+import tempfile
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from devops_assets.domain.models import Commit, Tag
 
-_LOG_FIELDS = ("%H", "%P", "%aI", "%cI", "%ae", "%B")
+NETWORK_TIMEOUT = 600.0
+"""Seconds a clone or fetch of a URL may take, unless ``ensure_local`` is given another."""
+READ_TIMEOUT = 300.0
+"""Seconds one read of a local repository may take (a whole ``git log`` included)."""
+
+_LOG_FIELDS = ("%H", "%P", "%at", "%ad", "%ct", "%cd", "%ae", "%B")
 _TAG_FIELDS = (
     "%(refname)",
     "%(objecttype)",
     "%(objectname)",
     "%(*objecttype)",
     "%(*objectname)",
-    "%(taggerdate:iso-strict)",
-    "%(creatordate:iso-strict)",
-    "%(*committerdate:iso-strict)",
+    "%(tagger)",
+    "%(committer)",
+    "%(*committer)",
 )
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _TRAILER = re.compile(r"([A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(.*)")
+_RAW_DATE = re.compile(r"(\d+) ([+-])(\d\d)(\d\d)")
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 _ALL_REFS = ["--branches", "--tags", "--remotes"]
+# Set by git hooks and `git rebase --exec`; they would point git away from ``-C repo``.
+_LOCATING_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+)
+_MESSAGE_CAP = 500
+_DUBIOUS_NOTE = (
+    " (the repository is owned by another user; git's global and system config, where a "
+    "safe.directory exception would live, are deliberately not read: run as its owner)"
+)
 
 
 class GitError(RuntimeError):
-    """A git command failed, or a repository, URL or ref is not what was expected."""
+    """A git command failed, or a repository, URL, ref or date is not what was expected."""
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in _LOCATING_VARIABLES}
     env.update(
         GIT_CONFIG_GLOBAL=os.devnull,
         GIT_CONFIG_NOSYSTEM="1",
@@ -48,32 +74,98 @@ def _env() -> dict[str, str]:
         GIT_NO_REPLACE_OBJECTS="1",
         LC_ALL="C",
     )
+    if "GIT_SSH" not in env:
+        # ssh asks for passwords and host keys on the terminal; batch mode fails instead.
+        env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     return env
 
 
 def _redact(text: str) -> str:
     """Drop the user-info part of any URL so a token never reaches an error."""
-    return re.sub(r"(://)[^/@\s]+@", r"\1***@", text)
+    return re.sub(r"(://)[^/\s]*@", r"\1***@", text)
 
 
-def _git(repo: str | Path, args: Sequence[str], what: str) -> bytes:
-    """Run ``git -C repo args``; raise GitError naming the repo and ``what``."""
-    cmd = ["git", "-C", str(repo), *args]
+def _reason(stderr: bytes, returncode: int) -> str:
+    """git's ``fatal:``/``error:`` lines, joined, redacted and capped; else its last line."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line]
+    meaningful = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    reason = _redact("; ".join(meaningful or lines[-1:])) or f"exit code {returncode}"
+    if len(reason) > _MESSAGE_CAP:
+        reason = reason[: _MESSAGE_CAP - 1] + "…"
+    return reason + (_DUBIOUS_NOTE if "dubious ownership" in reason else "")
+
+
+def _run(cmd: list[str], timeout: float) -> tuple[int, bytes, bytes]:
+    """Run ``cmd`` in a process group of its own; kill the whole group if it is stopped.
+
+    git starts helpers (``git-remote-http``, ``ssh``, ``upload-pack``) that hold the
+    connection; killing only git would leave them hanging.
+    """
+    # An argument list, never a shell: revs and URLs cannot become commands.
+    with subprocess.Popen(  # noqa: S603
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+        process_group=0,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    return proc.returncode, out, err
+
+
+def _git(repo: str | Path, args: Sequence[str], what: str, timeout: float | None = None) -> bytes:
+    """Run ``git -C repo args``; raise GitError naming the repo, the command and ``what``."""
+    where = _redact(f"git {args[0]} in {repo} ({what})")
+    limit = READ_TIMEOUT if timeout is None else timeout
     try:
-        # An argument list, never a shell: revs and URLs cannot become commands.
-        done = subprocess.run(cmd, capture_output=True, env=_env(), check=False)  # noqa: S603
+        returncode, out, err = _run(["git", "-C", str(repo), *args], limit)
+    except subprocess.TimeoutExpired:
+        raise GitError(f"{where} did not finish within {limit:g} s; stopped it") from None
     except OSError as exc:
-        raise GitError(f"cannot run git for {_redact(str(repo))} ({what}): {exc}") from exc
-    if done.returncode != 0:
-        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        reason = _redact(detail[-1]) if detail else f"exit code {done.returncode}"
-        raise GitError(f"git {args[0]} failed in {_redact(str(repo))} ({what}): {reason}")
-    return done.stdout
+        raise GitError(f"cannot run {where}: {exc}") from exc
+    if returncode != 0:
+        raise GitError(f"{where} failed: {_reason(err, returncode)}")
+    return out
 
 
 def _check_rev(repo: str | Path, rev: str) -> None:
     if not rev or rev.startswith("-") or "\0" in rev:
         raise GitError(f"invalid revision {rev!r} for {repo}")
+
+
+def _lines(out: bytes) -> list[str]:
+    """Lines of ref output. Ref names never hold a newline but may hold U+2028 or U+0085."""
+    return [line for line in out.decode("utf-8", "replace").split("\n") if line]
+
+
+def _parse_git_date(raw: str, where: str) -> datetime:
+    """``<seconds since 1970> <±hhmm>``, as git stores a date, in the offset it was written with.
+
+    A missing date, an offset of 24 h or more (or minutes of 60 or more) and a time
+    after the year 9998 raise GitError naming ``where``: none is ever guessed.
+    """
+    match = _RAW_DATE.fullmatch(raw)
+    if not match:
+        raise GitError(f"{where} is missing or unreadable: {raw!r}")
+    epoch, sign, hours, minutes = match.groups()
+    if int(hours) > 23 or int(minutes) > 59:
+        raise GitError(f"{where} has an impossible time zone {sign}{hours}{minutes}: {raw!r}")
+    if int(epoch) >= _LATEST.timestamp():
+        raise GitError(f"{where} is after {_LATEST.year - 1}, too late to be stored: {raw!r}")
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return datetime.fromtimestamp(int(epoch), timezone(-offset if sign == "-" else offset))
+
+
+def _ident_date(ident: str, where: str) -> datetime:
+    """The date of a raw ``Name <email> <seconds> <±hhmm>`` author/committer/tagger line."""
+    return _parse_git_date(ident.rpartition(">")[2].strip(), where)
 
 
 def _split_message(message: str) -> tuple[str, str]:
@@ -107,16 +199,24 @@ def parse_trailers(body: str) -> tuple[tuple[str, str], ...]:
     return tuple((key, value) for key, value in trailers)
 
 
+def _log_date(seconds: str, raw: str, where: str) -> datetime:
+    """``%at``-style seconds exactly as stored, with the offset of ``--date=raw``.
+
+    ``--date=raw`` alone prints ``0 +0000`` for seconds git cannot hold.
+    """
+    return _parse_git_date(f"{seconds} {raw.rpartition(' ')[2]}".strip(), where)
+
+
 def _commit_from_fields(fields: list[str], repo: str | Path) -> Commit:
-    sha, parents, author_time, commit_time, email, message = fields
+    sha, parents, author_s, author_raw, commit_s, commit_raw, email, message = fields
     if not _SHA.fullmatch(sha):
         raise GitError(f"unexpected git log output in {repo} near {sha[:50]!r}")
     subject, body = _split_message(message)
     return Commit(
         sha=sha,
         parents=tuple(parents.split()),
-        author_time=datetime.fromisoformat(author_time),
-        commit_time=datetime.fromisoformat(commit_time),
+        author_time=_log_date(author_s, author_raw, f"author date of commit {sha} in {repo}"),
+        commit_time=_log_date(commit_s, commit_raw, f"committer date of commit {sha} in {repo}"),
         author_email=email,
         subject=subject,
         body=body,
@@ -128,14 +228,16 @@ def read_commits(repo: str | Path, revs: list[str] | None = None) -> list[Commit
     """Every commit reachable from ``revs`` (default: all branches, tags, remotes).
 
     Newest first in git's default order. Times keep the offsets they were
-    written with. An empty repository yields an empty list.
+    written with; a commit whose date cannot be read raises GitError naming it.
+    An empty repository yields an empty list.
     """
     for rev in revs or []:
         _check_rev(repo, rev)
     targets = ["--end-of-options", *revs] if revs else _ALL_REFS
     fmt = "%x00".join(_LOG_FIELDS)
-    args = ["log", "-z", "--no-color", "--no-show-signature", f"--format={fmt}", *targets, "--"]
-    out = _git(repo, args, f"reading commits of {' '.join(revs) if revs else 'all refs'}")
+    args = ["log", "-z", "--no-color", "--no-show-signature", "--date=raw", f"--format={fmt}"]
+    what = f"reading commits of {' '.join(revs) if revs else 'all refs'}"
+    out = _git(repo, [*args, *targets, "--"], what)
     parts = out.decode("utf-8", "replace").split("\0")
     if parts and parts[-1] == "":
         parts.pop()
@@ -145,45 +247,58 @@ def read_commits(repo: str | Path, revs: list[str] | None = None) -> list[Commit
     return [_commit_from_fields(parts[i : i + width], repo) for i in range(0, len(parts), width)]
 
 
-def _peel(repo: str | Path, refname: str) -> str | None:
+def _peel(repo: str | Path, tag_sha: str) -> str | None:
     """The commit a nested tag finally points to, or None for a tree or blob."""
     try:
-        out = _git(repo, ["rev-parse", "--verify", "--quiet", f"{refname}^{{commit}}"], refname)
+        out = _git(repo, ["rev-parse", "--verify", "--quiet", f"{tag_sha}^{{commit}}"], tag_sha)
     except GitError:
         return None
     return out.decode().strip() or None
 
 
-def _committer_date(repo: str | Path, sha: str) -> str:
-    args = ["log", "-1", "--no-show-signature", "--format=%cI", sha, "--"]
-    return _git(repo, args, f"date of {sha}").decode().strip()
+def _committer(repo: str | Path, sha: str) -> str:
+    """The raw ``committer`` line of commit ``sha``, without its keyword."""
+    raw = _git(repo, ["cat-file", "commit", sha], f"committer of {sha}")
+    for line in raw.split(b"\n\n", 1)[0].decode("utf-8", "replace").split("\n"):
+        if line.startswith("committer "):
+            return line.removeprefix("committer ")
+    return ""
 
 
 def _tag_from_line(repo: str | Path, line: str) -> Tag | None:
-    refname, kind, sha, peeled_kind, peeled_sha, tagger, created, peeled_date = line.split("\0")
+    refname, kind, sha, peeled_kind, peeled_sha, tagger, committer, peeled_committer = line.split(
+        "\0"
+    )
     name = refname.removeprefix("refs/tags/")
     if kind == "commit":
-        return Tag(name=name, sha=sha, time=datetime.fromisoformat(created), annotated=False)
+        when = _ident_date(committer, f"committer date of commit {sha} (tag {name!r} in {repo})")
+        return Tag(name=name, sha=sha, time=when, annotated=False)
     if kind != "tag":
         return None
-    target = peeled_sha if peeled_kind == "commit" else _peel(repo, refname)
+    target = peeled_sha if peeled_kind == "commit" else _peel(repo, sha)
     if target is None:
         return None
-    when = tagger or peeled_date or _committer_date(repo, target)
-    return Tag(name=name, sha=target, time=datetime.fromisoformat(when), annotated=True)
+    if tagger:
+        when = _ident_date(tagger, f"tagger date of tag {name!r} in {repo}")
+    else:
+        # Tags made before git recorded a tagger are dated by their commit.
+        ident = peeled_committer if peeled_kind == "commit" else _committer(repo, target)
+        when = _ident_date(ident, f"committer date of commit {target} (tag {name!r} in {repo})")
+    return Tag(name=name, sha=target, time=when, annotated=True)
 
 
 def read_tags(repo: str | Path, pattern: str = "*") -> list[Tag]:
     """Tags whose short name matches the glob ``pattern``, peeled to their commit.
 
     ``*`` also matches ``/``, so ``@scope/pkg@*`` works. ``time`` is the tagger
-    date of an annotated tag, else the committer date of its commit. Tags on
-    trees or blobs are skipped. Sorted by time, then name.
+    date of an annotated tag, else the committer date of its commit; one that
+    cannot be read raises GitError naming the tag. Tags on trees or blobs are
+    skipped. Sorted by time, then name.
     """
     fmt = "%00".join(_TAG_FIELDS)
     out = _git(repo, ["for-each-ref", f"--format={fmt}", "refs/tags"], f"reading tags {pattern}")
     tags = []
-    for line in out.decode("utf-8", "replace").splitlines():
+    for line in _lines(out):
         if fnmatchcase(line.split("\0", 1)[0].removeprefix("refs/tags/"), pattern):
             tag = _tag_from_line(repo, line)
             if tag is not None:
@@ -197,7 +312,7 @@ def read_branches(repo: str | Path) -> dict[str, str]:
         repo, ["for-each-ref", "--format=%(refname)%00%(objectname)", "refs/heads"], "branches"
     )
     branches = {}
-    for line in out.decode("utf-8", "replace").splitlines():
+    for line in _lines(out):
         refname, sha = line.split("\0")
         branches[refname.removeprefix("refs/heads/")] = sha
     return branches
@@ -225,23 +340,41 @@ def _cache_name(url: str) -> str:
     return f"{stem.removesuffix('.git')}-{hashlib.sha256(url.encode()).hexdigest()[:12]}.git"
 
 
-def ensure_local(repo_or_url: str, cache_dir: Path) -> Path:
+def _checked_path(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise GitError(f"not a git repository: {text} (no such directory)")
+    _git(path, ["rev-parse", "--git-dir"], "checking it is a git repository")
+    return path
+
+
+def ensure_local(repo_or_url: str, cache_dir: Path, timeout: float | None = None) -> Path:
     """A local repository path, checked; or a URL mirrored into ``cache_dir``.
 
     A URL is cloned with ``--mirror`` the first time and fetched (with prune)
-    afterwards, so a re-run only transfers what is new.
+    afterwards, so a re-run only transfers what is new. A clone or fetch taking
+    longer than ``timeout`` seconds (default ``NETWORK_TIMEOUT``) is stopped and
+    raises GitError.
     """
+    if not repo_or_url.strip():
+        raise GitError("no repository given: the path or URL is empty")
     if not _is_url(repo_or_url):
-        path = Path(repo_or_url)
-        if not path.is_dir():
-            raise GitError(f"not a git repository: {repo_or_url} (no such directory)")
-        _git(path, ["rev-parse", "--git-dir"], "checking it is a git repository")
-        return path
+        return _checked_path(repo_or_url)
+    shown, limit = _redact(repo_or_url), NETWORK_TIMEOUT if timeout is None else timeout
     dest = (Path(cache_dir) / _cache_name(repo_or_url)).resolve()
     if dest.is_dir():
-        _git(dest, ["fetch", "--prune", "--quiet", "origin"], f"fetching {_redact(repo_or_url)}")
+        _git(dest, ["fetch", "--prune", "--quiet", "origin"], f"fetching {shown}", limit)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    args = ["clone", "--mirror", "--quiet", "--", repo_or_url, str(dest)]
-    _git(dest.parent, args, f"cloning {_redact(repo_or_url)}")
+    _clone(repo_or_url, dest, limit)
     return dest
+
+
+def _clone(url: str, dest: Path, timeout: float) -> None:
+    """Mirror ``url`` beside ``dest``, then move it there: a stopped clone leaves nothing."""
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as scratch:
+        partial = Path(scratch) / "mirror.git"
+        args = ["clone", "--mirror", "--quiet", "--", url, str(partial)]
+        _git(dest.parent, args, f"cloning {_redact(url)}", timeout)
+        if not dest.is_dir():  # else a concurrent run finished first; keep its mirror
+            partial.rename(dest)
