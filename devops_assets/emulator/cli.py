@@ -5,13 +5,15 @@
 
 The first line printed is the base URL (ending in ``/client/v4``). With
 ``--seed-config`` the state folder is seeded from that platform file first
-(reused when already seeded). SIGINT or SIGTERM stops the server.
+(reused when already seeded). SIGINT or SIGTERM stops the server. An input
+it cannot serve is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import signal
 import sys
@@ -48,10 +50,46 @@ def add_parser(subparsers) -> None:
     serve.set_defaults(run=run_serve)
 
 
+class CannotServe(Exception):
+    """An input ``serve`` refuses; its text is the one line printed on stderr."""
+
+
 def run_serve(args: argparse.Namespace) -> int:
-    """Serve until SIGINT or SIGTERM; new deployments are journaled into the folder."""
-    from devops_assets.emulator.app import EMULATOR_TOKEN, load_app
-    from devops_assets.emulator.server import serve_in_thread
+    """Serve until SIGINT or SIGTERM; new deployments are journaled into the folder.
+
+    A bad host, port or state folder, or a port already taken, is one line on
+    stderr naming it, and exit code 2.
+    """
+    try:
+        _check_inputs(args)
+        tokens, accepted = _accepted_tokens(args)
+        app = _load_state(args.state, tokens)
+        base_url, stop = _listen(app, args.host, args.port)
+    except CannotServe as exc:
+        print(f"devops-assets emulator serve: {exc}", file=sys.stderr)
+        return 2
+    print(base_url, flush=True)
+    print(f"accepts {accepted}; SIGINT or SIGTERM stops it", flush=True)
+    _serve_until_signalled(stop)
+    print("emulator stopped", flush=True)
+    return 0
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Refuse what can be refused before seeding or binding anything."""
+    from devops_assets.emulator.server import check_address
+
+    try:
+        check_address(args.host, args.port)
+    except ValueError as exc:
+        raise CannotServe(str(exc)) from None
+    if args.state.exists() and not args.state.is_dir():
+        raise CannotServe(f"--state {args.state}: not a folder")
+
+
+def _accepted_tokens(args: argparse.Namespace) -> tuple[tuple[str, ...], str]:
+    """The tokens the server accepts, and how to describe them without their values."""
+    from devops_assets.emulator.app import EMULATOR_TOKEN
 
     tokens, accepted = (EMULATOR_TOKEN,), f"the placeholder token {EMULATOR_TOKEN!r}"
     if args.seed_config is not None:
@@ -60,14 +98,48 @@ def run_serve(args: argparse.Namespace) -> int:
         if env_token:
             tokens += (env_token,)
             accepted += f" or the value of ${config.cloudflare.api_token_env}"
+    return tokens, accepted
+
+
+def _load_state(state: Path, tokens: tuple[str, ...]):
+    from devops_assets.emulator.app import load_app
+
     try:
-        app = load_app(args.state, persist=True, api_tokens=tokens)
+        return load_app(state, persist=True, api_tokens=tokens)
     except FileNotFoundError as exc:
-        print(f"devops-assets emulator serve: {exc}", file=sys.stderr)
-        return 2
-    base_url, stop = serve_in_thread(app, args.host, args.port)
-    print(base_url, flush=True)
-    print(f"accepts {accepted}; SIGINT or SIGTERM stops it", flush=True)
+        raise CannotServe(str(exc)) from None
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise CannotServe(
+            f"{_unreadable(state)}: not a usable emulator state ({type(exc).__name__}: {exc}); "
+            "seed it again with --seed-config"
+        ) from None
+
+
+def _unreadable(state: Path) -> Path:
+    """The state file that is not valid JSON, or the folder when both files parse."""
+    from devops_assets.emulator.state import API_FILE, LOGS_FILE
+
+    for name in (API_FILE, LOGS_FILE):
+        try:
+            json.loads((state / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return state / name
+    return state
+
+
+def _listen(app, host: str, port: int):
+    from devops_assets.emulator.server import serve_in_thread
+
+    try:
+        return serve_in_thread(app, host, port)
+    except OSError as exc:
+        raise CannotServe(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "choose another --port (0 picks a free one)"
+        ) from None
+
+
+def _serve_until_signalled(stop) -> None:
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in _SIGNALS}
     try:
@@ -77,8 +149,6 @@ def run_serve(args: argparse.Namespace) -> int:
         stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print("emulator stopped", flush=True)
-    return 0
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)

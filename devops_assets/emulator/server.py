@@ -17,6 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from devops_assets.emulator.app import PREFIX
 
 log = logging.getLogger(__name__)
+MAX_PORT = 65535
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -41,13 +42,21 @@ def check_loopback(host: str) -> None:
         raise ValueError(f"emulator host {host!r}: expected a loopback address such as 127.0.0.1")
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse a host that is not loopback and a port outside TCP's range."""
+    check_loopback(host)
+    if not 0 <= port <= MAX_PORT:
+        raise ValueError(f"emulator port {port}: expected 0 to {MAX_PORT} (0 picks a free one)")
+
+
 def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> tuple[str, Callable[[], None]]:
     """Start serving ``app`` in a daemon thread; return (base URL, stop function).
 
+    A bad host or port raises ValueError; a port already taken, OSError.
     The base URL ends with ``/client/v4``. ``stop()`` shuts the server down,
     closes its socket and waits for the thread; calling it twice is harmless.
     """
-    check_loopback(host)
+    check_address(host, port)
     server = make_server(
         host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
     )

@@ -2,12 +2,16 @@
 
 Every reader takes the endpoint label and the path of the object inside the
 answer (``result.items[3]``), so a ``MalformedResponse`` says which endpoint
-sent which field, what was expected and what came instead.
+sent which field, what was expected and what came instead: a wrong type, a
+number that is not finite, a time that does not exist in UTC. ``PageGuard``
+ends a listing whose pages repeat themselves; ``deployment_kinds`` tells a
+deployment from a rollback.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import UTC, datetime
 
 from devops_assets.domain.models import BUILD_OUTCOMES, BUILD_STATUSES, Build, Deployment
 
@@ -28,16 +32,35 @@ class CloudflareError(Exception):
         super().__init__(message)
         self.endpoint, self.status, self.code = endpoint, status, code
 
+    def hide(self, secret: str) -> None:
+        """Write ``***`` for ``secret`` in the text and drop the exceptions chained to this one.
+
+        The chained exceptions come from the SDK and httpx and may quote the
+        answer; what they said that matters is already in this message.
+        """
+        if secret:
+            self.args = tuple(_hidden(arg, secret) for arg in self.args)
+            for name, value in list(vars(self).items()):
+                setattr(self, name, _hidden(value, secret))
+        self.__cause__ = self.__context__ = None
+        self.__suppress_context__ = True
+
 
 class MalformedResponse(CloudflareError):
     """An answer without the shape the API documents; names the endpoint and field."""
 
     def __init__(self, endpoint: str, field: str, expected: str, got: object = ...):
-        seen = "" if got is ... else f", got {_short(got)}"
-        super().__init__(
-            f"{endpoint}: malformed answer: '{field}': expected {expected}{seen}", endpoint=endpoint
-        )
-        self.field = field
+        self.field, self.expected = field, expected
+        self.got = None if got is ... else repr(got)  # in full, so hide() sees a whole secret
+        super().__init__(self._describe(endpoint), endpoint=endpoint)
+
+    def _describe(self, endpoint: str) -> str:
+        seen = "" if self.got is None else f", got {_short(self.got)}"
+        return f"{endpoint}: malformed answer: '{self.field}': expected {self.expected}{seen}"
+
+    def hide(self, secret: str) -> None:
+        super().hide(secret)
+        self.args = (self._describe(self.endpoint),)
 
 
 def get_field(endpoint: str, obj: dict, key: str, kind, where: str = "", *, nullable=False):
@@ -54,18 +77,47 @@ def get_field(endpoint: str, obj: dict, key: str, kind, where: str = "", *, null
     return value
 
 
+def text_field(endpoint: str, obj: dict, key: str, where: str, default: str = "") -> str:
+    """An optional string field; ``default`` when it is absent, null or empty."""
+    return get_field(endpoint, obj, key, str, where, nullable=True) or default
+
+
+def whole_number(endpoint: str, obj: dict, key: str, where: str) -> int:
+    """An integer field; a fraction, NaN or infinity is refused."""
+    value = get_field(endpoint, obj, key, (int, float), where)
+    if isinstance(value, float) and not value.is_integer():
+        raise MalformedResponse(endpoint, f"{where}.{key}", "a whole number", value)
+    return int(value)
+
+
+def percentage(endpoint: str, obj: dict, key: str, where: str) -> float:
+    """A share of traffic from 0 to 100; NaN fails the comparison and is refused too."""
+    value = get_field(endpoint, obj, key, (int, float), where)
+    if not 0 <= value <= 100:
+        raise MalformedResponse(endpoint, f"{where}.{key}", "a percentage from 0 to 100", value)
+    return float(value)
+
+
 def time_field(endpoint: str, obj: dict, key: str, where: str, *, nullable: bool = False):
     """An aware datetime from an ISO 8601 string field; a time without a zone is refused."""
     text = get_field(endpoint, obj, key, str, where, nullable=nullable)
     if text is None:
         return None
+    value = _aware_time(text)
+    if value is None:
+        expected = "an ISO 8601 time with a zone, within the years 1 to 9999 in UTC"
+        raise MalformedResponse(endpoint, f"{where}.{key}", expected, text)
+    return value
+
+
+def _aware_time(text: str) -> datetime | None:
+    """``text`` as an aware datetime that also exists in UTC (year 1 +01:00 does not)."""
     try:
         value = datetime.fromisoformat(text)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise MalformedResponse(endpoint, f"{where}.{key}", "an ISO 8601 time with a zone", text)
-    return value
+        in_utc = value.astimezone(UTC) if value.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
+    return value if in_utc is not None else None
 
 
 def read_build(endpoint: str, raw: dict, where: str, worker: str) -> Build:
@@ -83,7 +135,7 @@ def read_build(endpoint: str, raw: dict, where: str, worker: str) -> Build:
         created_on=time_field(endpoint, raw, "created_on", where),
         started_on=time_field(endpoint, raw, "running_on", where, nullable=True),
         stopped_on=time_field(endpoint, raw, "stopped_on", where, nullable=True),
-        trigger_source=meta.get("build_trigger_source") or "push",
+        trigger_source=text_field(endpoint, meta, "build_trigger_source", meta_where, "push"),
     )
 
 
@@ -106,6 +158,7 @@ def read_log_line(endpoint: str, line: object, where: str) -> tuple[int, str]:
         and isinstance(line[1], str)
         and isinstance(line[0], int | float)
         and not isinstance(line[0], bool)
+        and math.isfinite(line[0])
     ):
         raise MalformedResponse(endpoint, where, "[epoch_ms, text]", line)
     return int(line[0]), line[1]
@@ -114,12 +167,13 @@ def read_log_line(endpoint: str, line: object, where: str) -> tuple[int, str]:
 def read_version(endpoint: str, raw: dict, where: str) -> dict:
     """A Worker version: id, number, created_on, source, author_email, annotations."""
     meta = get_field(endpoint, raw, "metadata", dict, where)
+    meta_where = f"{where}.metadata"
     return {
         "id": get_field(endpoint, raw, "id", str, where),
-        "number": int(get_field(endpoint, raw, "number", (int, float), where)),
-        "created_on": time_field(endpoint, meta, "created_on", f"{where}.metadata"),
-        "source": meta.get("source") or "",
-        "author_email": meta.get("author_email") or "",
+        "number": whole_number(endpoint, raw, "number", where),
+        "created_on": time_field(endpoint, meta, "created_on", meta_where),
+        "source": text_field(endpoint, meta, "source", meta_where),
+        "author_email": text_field(endpoint, meta, "author_email", meta_where),
         "annotations": get_field(endpoint, raw, "annotations", dict, where, nullable=True) or {},
     }
 
@@ -127,13 +181,14 @@ def read_version(endpoint: str, raw: dict, where: str) -> dict:
 def read_deployment(endpoint: str, raw: dict, where: str) -> dict:
     """A Worker deployment; ``versions`` as ``(version_id, percentage)`` pairs."""
     notes = get_field(endpoint, raw, "annotations", dict, where, nullable=True) or {}
+    notes_where = f"{where}.annotations"
     return {
         "id": get_field(endpoint, raw, "id", str, where),
         "created_on": time_field(endpoint, raw, "created_on", where),
-        "source": raw.get("source") or "",
-        "author_email": raw.get("author_email") or "",
-        "message": notes.get("workers/message") or "",
-        "triggered_by": notes.get("workers/triggered_by") or "",
+        "source": text_field(endpoint, raw, "source", where),
+        "author_email": text_field(endpoint, raw, "author_email", where),
+        "message": text_field(endpoint, notes, "workers/message", notes_where),
+        "triggered_by": text_field(endpoint, notes, "workers/triggered_by", notes_where),
         "versions": _version_shares(endpoint, raw, where),
     }
 
@@ -145,7 +200,7 @@ def _version_shares(endpoint: str, raw: dict, where: str) -> list[tuple[str, flo
     return [
         (
             get_field(endpoint, v, "version_id", str, f"{where}.versions[{i}]"),
-            float(get_field(endpoint, v, "percentage", (int, float), f"{where}.versions[{i}]")),
+            percentage(endpoint, v, "percentage", f"{where}.versions[{i}]"),
         )
         for i, v in enumerate(versions)
     ]
@@ -170,6 +225,52 @@ def deployment_record(
     )
 
 
+def deployment_kinds(
+    deployments: list[dict], majors: list[tuple[str, float]], numbers: dict[str, int]
+) -> list[str]:
+    """``deploy`` or ``rollback`` for each deployment, oldest first.
+
+    A rollback is what the API annotates so, or a deployment whose 100 %
+    version is older (lower number) than the version that served just before.
+    """
+    kinds, previous = [], None
+    for raw, (version_id, share) in zip(deployments, majors, strict=True):
+        number = numbers.get(version_id)
+        older = share >= 100 and None not in (number, previous) and number < previous
+        kinds.append("rollback" if raw["triggered_by"] == "rollback" or older else "deploy")
+        previous = number
+    return kinds
+
+
+class PageGuard:
+    """Ends a page-based listing that would never end.
+
+    A page that announces more but brings no item not already seen (the API
+    repeating itself) is malformed; so many pages that ``max_pages`` is
+    reached is refused as well.
+    """
+
+    def __init__(self, max_pages: int):
+        self.max_pages, self.seen = max_pages, set()
+
+    def more(self, endpoint: str, body: dict, page: int, per_page: int, ids: list[str]) -> bool:
+        """Whether to ask for page ``page + 1``, after page ``page`` brought ``ids``."""
+        new = set(ids) - self.seen
+        self.seen |= new
+        if not more_pages(body, page, per_page, len(ids)):
+            return False
+        if not new:
+            expected = f"no further page after page {page}, which brought no new item"
+            raise MalformedResponse(endpoint, "result_info", expected)
+        if page >= self.max_pages:
+            raise CloudflareError(
+                f"{endpoint}: more pages announced after {self.max_pages} pages; stopped paging "
+                "(the limit is CloudflareClient's max_pages)",
+                endpoint=endpoint,
+            )
+        return True
+
+
 def more_pages(body: dict, page: int, per_page: int, count: int) -> bool:
     """Whether a page-based list goes on: ``next_page``, else ``total_count``, else a full page."""
     info = body.get("result_info")
@@ -180,6 +281,9 @@ def more_pages(body: dict, page: int, per_page: int, count: int) -> bool:
     return count >= per_page > 0
 
 
-def _short(value: object) -> str:
-    text = repr(value)
+def _short(text: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _hidden(value, secret: str):
+    return value.replace(secret, "***") if isinstance(value, str) else value

@@ -4,11 +4,15 @@ The SDK's retries are turned off. A 429 is retried after its ``Retry-After``
 (or the backoff), a 5xx or a lost connection on a read after
 ``backoff_seconds * 2**attempt``; a POST is retried only on 429. Every other
 4xx, 408 and 409 included, fails at once. Errors name the endpoint's path
-template, its ids and the API's error code, never the token.
+template, its ids and the API's error code. They never show the token: the
+client's public methods pass every error through ``hide_token_in_errors``,
+which writes ``***`` for it, whichever step raised the error.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -80,6 +84,10 @@ class CloudflareHttp:
             timeout=timeout,
         )
 
+    @property
+    def token(self) -> str:
+        return self.sdk.api_token or ""
+
     def close(self) -> None:
         self.sdk.close()
 
@@ -105,8 +113,8 @@ class CloudflareHttp:
             except cloudflare.APIStatusError as exc:
                 wait = self._wait_after_status(endpoint, method, exc, attempt)
                 reason = f"HTTP {exc.status_code}"
-            except cloudflare.APIConnectionError:
-                wait = self._wait_after_no_answer(endpoint, method, attempt)
+            except cloudflare.APIConnectionError as exc:
+                wait = self._wait_after_no_answer(endpoint, method, exc, attempt)
                 reason = "no answer"
             else:
                 log.debug("%s answered (attempt %d)", endpoint, attempt + 1)
@@ -124,11 +132,16 @@ class CloudflareHttp:
             raise self._status_error(endpoint, exc.status_code, exc.body) from None
         return wait
 
-    def _wait_after_no_answer(self, endpoint: str, method: str, attempt: int) -> float:
+    def _wait_after_no_answer(
+        self, endpoint: str, method: str, exc: cloudflare.APIConnectionError, attempt: int
+    ) -> float:
         wait = self.retries.after_no_answer(method, attempt)
         if wait is None:
+            cause = exc.__cause__ or exc
             raise CloudflareError(
-                f"{endpoint}: no answer after {attempt + 1} attempts", endpoint=endpoint
+                f"{endpoint}: no answer after {attempt + 1} attempts "
+                f"({type(cause).__name__}: {cause})",
+                endpoint=endpoint,
             ) from None
         return wait
 
@@ -141,6 +154,9 @@ class CloudflareHttp:
             raise MalformedResponse(endpoint, "(body)", "a JSON object", body)
         if body.get("success") is False:
             raise self._status_error(endpoint, response.status_code, body)
+        if body.get("success") is not True:
+            got = body["success"] if "success" in body else ...
+            raise MalformedResponse(endpoint, "success", "true or false", got)
         if "result" not in body:
             raise MalformedResponse(endpoint, "result", "present in the envelope")
         return body
@@ -153,13 +169,44 @@ class CloudflareHttp:
         )
         detail = f"API error {code}: {message}" if code or message else "no API error in the answer"
         text = f"{endpoint} failed with HTTP {status}: {detail}"
-        token = self.sdk.api_token or ""
-        return CloudflareError(
-            text.replace(token, "***") if token else text,
-            endpoint=endpoint,
-            status=status,
-            code=code,
-        )
+        return CloudflareError(text, endpoint=endpoint, status=status, code=code)
+
+
+def check_token(token: str, source: str) -> None:
+    """Refuse a token no HTTP header can carry; the error names ``source``, never the value."""
+    if not token:
+        raise CloudflareError(f"CloudflareClient: {source} is empty; a token is required")
+    if any(char.isspace() for char in token):
+        problem = "contains whitespace (a trailing newline copied along with it?)"
+    elif not (token.isascii() and token.isprintable()):
+        problem = "contains a character that is not printable ASCII"
+    else:
+        return
+    raise CloudflareError(f"CloudflareClient: {source} {problem}; it cannot be sent as a token")
+
+
+def hide_token_in_errors(cls):
+    """Class decorator: errors out of ``cls``'s public methods show ``***`` for the token.
+
+    ``cls`` keeps its :class:`CloudflareHttp` as ``self._http``. This is the
+    one place the token is taken out of errors, whatever raised them.
+    """
+    for name, member in list(vars(cls).items()):
+        if inspect.isfunction(member) and not name.startswith("_"):
+            setattr(cls, name, _hiding_token(member))
+    return cls
+
+
+def _hiding_token(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except CloudflareError as exc:
+            exc.hide(self._http.token)
+            raise
+
+    return call
 
 
 def retry_after(value: str | None) -> float | None:

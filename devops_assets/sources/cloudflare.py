@@ -9,7 +9,8 @@ without validation, so a malformed answer would pass unnoticed.
 
 This module holds the endpoints; ``_cloudflare_http`` sends a request with
 retries and ``_cloudflare_answers`` reads the JSON into records. Lists come
-back newest first, as the API serves them.
+back newest first, as the API serves them. A listing whose pages repeat
+themselves, or run past ``max_pages``, fails instead of paging forever.
 """
 
 from __future__ import annotations
@@ -26,15 +27,21 @@ from devops_assets.domain.models import Build, Deployment
 from devops_assets.sources._cloudflare_answers import (
     CloudflareError,
     MalformedResponse,
+    PageGuard,
+    deployment_kinds,
     deployment_record,
     get_field,
-    more_pages,
     read_build,
     read_deployment,
     read_log_line,
     read_version,
 )
-from devops_assets.sources._cloudflare_http import CloudflareHttp, RetryPolicy
+from devops_assets.sources._cloudflare_http import (
+    CloudflareHttp,
+    RetryPolicy,
+    check_token,
+    hide_token_in_errors,
+)
 
 __all__ = ["CloudflareClient", "CloudflareError", "MalformedResponse", "client_from_settings"]
 
@@ -50,10 +57,16 @@ EMULATOR_BASE = "emulator:"
 EMULATOR_URL = "http://emulator.invalid/client/v4"  # never resolved: the transport is in-process
 VERSION_BATCH = 20
 VERSIONS_PER_PAGE = 100
+MAX_PAGES = 10_000  # 500,000 builds at 50 a page: far beyond any real worker
 
 
+@hide_token_in_errors
 class CloudflareClient:
-    """Reads (and creates deployments in) one Cloudflare account."""
+    """Reads (and creates deployments in) one Cloudflare account.
+
+    ``token_source`` names where ``api_token`` came from (an environment
+    variable) in the error that refuses an unusable token.
+    """
 
     def __init__(
         self,
@@ -66,10 +79,12 @@ class CloudflareClient:
         backoff_seconds: float = 0.5,
         timeout: float = 20.0,
         sleep: Callable[[float], None] = time.sleep,
+        max_pages: int = MAX_PAGES,
+        token_source: str = "api_token",
     ):
-        if not api_token:
-            raise CloudflareError("CloudflareClient: api_token is empty; a token is required")
+        check_token(api_token, token_source)
         self.account_id, self.base_url = account_id, base_url.rstrip("/")
+        self.max_pages = max_pages
         retries = RetryPolicy(max_retries, backoff_seconds, sleep)
         self._http = CloudflareHttp(
             account_id,
@@ -105,10 +120,10 @@ class CloudflareClient:
         if newer_than is not None and newer_than.tzinfo is None:
             newer_than = newer_than.replace(tzinfo=UTC)
         found: dict[str, Build] = {}
-        page, more = 0, True
+        page, more, guard = 0, True, PageGuard(self.max_pages)
         while more:
             page += 1
-            builds, more = self._builds_page(worker, worker_tag, page, per_page)
+            builds, more = self._builds_page(worker, worker_tag, page, per_page, guard)
             fresh = [b for b in builds if newer_than is None or b.created_on > newer_than]
             for build in fresh:
                 found.setdefault(build.build_uuid, build)
@@ -123,14 +138,15 @@ class CloudflareClient:
         return sorted(found.values(), key=lambda b: b.created_on, reverse=True)
 
     def _builds_page(
-        self, worker: str, worker_tag: str, page: int, per_page: int
+        self, worker: str, worker_tag: str, page: int, per_page: int, guard: PageGuard
     ) -> tuple[list[Build], bool]:
         """One page of builds, and whether another page follows."""
         params = {"page": page, "per_page": per_page}
         endpoint, body = self._http.request("GET", BUILDS, params, worker_tag=worker_tag)
         items = get_field(endpoint, body, "result", list)
         builds = [read_build(endpoint, raw, f"result[{i}]", worker) for i, raw in enumerate(items)]
-        return builds, more_pages(body, page, per_page, len(items))
+        more = guard.more(endpoint, body, page, per_page, [b.build_uuid for b in builds])
+        return builds, more
 
     def get_build(self, build_uuid: str, worker: str) -> Build:
         endpoint, body = self._http.request("GET", BUILD, build_uuid=build_uuid)
@@ -174,16 +190,15 @@ class CloudflareClient:
 
     def list_versions(self, script_name: str) -> list[dict]:
         """Versions of a script: id, number, created_on, source, author_email, annotations."""
-        records, page = [], 1
+        records, page, guard = [], 1, PageGuard(self.max_pages)
         while True:
             params = {"page": page, "per_page": VERSIONS_PER_PAGE}
             endpoint, body = self._http.request("GET", VERSIONS, params, script_name=script_name)
             result = get_field(endpoint, body, "result", dict)
             items = get_field(endpoint, result, "items", list, "result")
-            records += [
-                read_version(endpoint, v, f"result.items[{i}]") for i, v in enumerate(items)
-            ]
-            if not more_pages(body, page, VERSIONS_PER_PAGE, len(items)):
+            found = [read_version(endpoint, v, f"result.items[{i}]") for i, v in enumerate(items)]
+            records += found
+            if not guard.more(endpoint, body, page, VERSIONS_PER_PAGE, [v["id"] for v in found]):
                 return records
             page += 1
 
@@ -210,7 +225,7 @@ class CloudflareClient:
         numbers = {v["id"]: v["number"] for v in self.list_versions(worker)}
         majors = [max(d["versions"], key=lambda v: v[1]) for d in deployments]
         builds = self.builds_for_versions(sorted({vid for vid, _ in majors}), worker=worker)
-        kinds = _kinds(deployments, majors, numbers)
+        kinds = deployment_kinds(deployments, majors, numbers)
         records = []
         for raw, kind, (version_id, _) in zip(deployments, kinds, majors, strict=True):
             build = builds.get(version_id)
@@ -259,29 +274,13 @@ class CloudflareClient:
         return status
 
 
-def _kinds(
-    deployments: list[dict], majors: list[tuple[str, float]], numbers: dict[str, int]
-) -> list[str]:
-    """``deploy`` or ``rollback`` for each deployment, oldest first.
-
-    A rollback is what the API annotates so, or a deployment whose 100 %
-    version is older (lower number) than the version that served just before.
-    """
-    kinds, previous = [], None
-    for raw, (version_id, share) in zip(deployments, majors, strict=True):
-        number = numbers.get(version_id)
-        older = share >= 100 and None not in (number, previous) and number < previous
-        kinds.append("rollback" if raw["triggered_by"] == "rollback" or older else "deploy")
-        previous = number
-    return kinds
-
-
 def client_from_settings(settings: CloudflareSettings, token: str | None) -> CloudflareClient:
     """The client the platform file asks for.
 
     ``api_base_url = "emulator:"`` serves the emulator state in-process (the
     demo; ``token`` is ignored and a public placeholder is sent). Otherwise
-    ``token`` must hold the value of ``settings.api_token_env``.
+    ``token`` must hold the value of ``settings.api_token_env``, which the
+    errors name when it is missing or unusable.
     """
     if settings.api_base_url == EMULATOR_BASE:
         from devops_assets.emulator.app import EMULATOR_TOKEN, load_app
@@ -296,4 +295,5 @@ def client_from_settings(settings: CloudflareSettings, token: str | None) -> Clo
             f"no Cloudflare API token: set the environment variable {settings.api_token_env} "
             f"to reach {settings.api_base_url}"
         )
-    return CloudflareClient(settings.account_id, token, settings.api_base_url)
+    source = f"the environment variable {settings.api_token_env}"
+    return CloudflareClient(settings.account_id, token, settings.api_base_url, token_source=source)
