@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from dagster._core.storage.runs import RunStorage
 
-from devops_assets.config import DEMO_CONFIG
-from devops_assets_tests.pipeline_fixtures import open_pipeline
+from devops_assets.config import DEMO_CONFIG, load_config
+from devops_assets.defs import build_definitions
+from devops_assets_tests.pipeline_fixtures import QUIET, open_pipeline
 
 TABLES = ("commits", "tags", "builds", "deployments", "metric_values", "pipeline_health")
 ASSETS = (
@@ -153,3 +154,23 @@ def test_without_as_of_the_health_window_ends_now_and_every_target_has_a_value(
     end = rows[0].window_end
     assert before - timedelta(minutes=1) <= end <= datetime.now(UTC)
     assert end - rows[0].window_start == timedelta(days=30)
+
+
+def test_health_follows_the_configured_as_of_even_after_a_run_with_another(
+    tmp_path, postgres_server
+):
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    typo = tmp_path / "typo.toml"
+    typo.write_text(text.replace("as_of = 2026-11-30", "as_of = 2062-11-30"), encoding="utf-8")
+    pipeline, close = open_pipeline(tmp_path / "home", postgres_server, typo)
+    try:
+        assert pipeline.run().success  # a window 36 years ahead is stored
+        fixed = build_definitions(load_config(DEMO_CONFIG))
+        job = fixed.resolve_job_def("refresh_pipeline_health")
+        assert job.execute_in_process(instance=pipeline.instance, run_config=QUIET).success
+        rows = pipeline.warehouse.pipeline_health()
+    finally:
+        close()
+
+    assert {r.window_end for r in rows} == {datetime(2026, 11, 30, 18, tzinfo=UTC)}
+    assert {r.status for r in rows} <= {"met", "missed"}

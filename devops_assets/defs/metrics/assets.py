@@ -58,7 +58,9 @@ def dora_metrics(
     start = end - timedelta(days=config.health_window_days)
     in_health = [v for v in values if (v.window_start, v.window_end) == (start, end)]
     metadata: dict[str, object] = {
-        f"{v.environment}/{v.metric}": float(v.value) for v in in_health if v.value is not None
+        f"{v.environment}/{v.metric}": int(v.value) if v.unit == "count" else float(v.value)
+        for v in in_health
+        if v.value is not None
     }
     metadata["window_days"] = config.health_window_days
     metadata["summary"] = dg.MetadataValue.md(_metrics_markdown(in_health))
@@ -128,27 +130,45 @@ def build_pipeline_health(config: PlatformConfig) -> dg.AssetsDefinition:
         shows it red without stopping the run."""
         config, store = platform.config, warehouse.warehouse
         values = store.metric_values()
-        window = latest_window(values, timedelta(days=config.health_window_days))
-        if window is None:
-            raise dg.Failure(
-                f"no metric values over a {config.health_window_days}-day window yet: "
-                "materialize dora_metrics first",
-                allow_retries=False,
-            )
+        window = _health_window(config, values)
         rows = evaluate_targets(config.targets, values, *window)
         store.replace_pipeline_health(rows)
         missed = [r for r in rows if r.status != "met"]
         context.log.info("%d targets, %d not met", len(rows), len(missed))
         return dg.MaterializeResult(
             metadata={
+                "window_start": dg.MetadataValue.timestamp(window[0]),
+                "window_end": dg.MetadataValue.timestamp(window[1]),
                 "targets": len(rows),
                 "targets_met": len(rows) - len(missed),
+                "targets_missed": sum(r.status == "missed" for r in rows),
+                "targets_without_data": sum(r.status == "no data" for r in rows),
                 "table": dg.MetadataValue.md(_health_markdown(rows)),
             },
             check_results=[_check_result(t, r) for t, r in zip(config.targets, rows, strict=True)],
         )
 
     return pipeline_health
+
+
+def _health_window(config: PlatformConfig, values) -> tuple[datetime, datetime]:
+    """The health window of this configuration: ending at ``as_of`` when it is set,
+    else the newest one ``dora_metrics`` stored up to now (it ends at a minute)."""
+    length = timedelta(days=config.health_window_days)
+    if config.as_of is not None:
+        window = (config.as_of - length, config.as_of)
+        known = any((v.window_start, v.window_end) == window for v in values)
+    else:
+        now = datetime.now(UTC)
+        window = latest_window([v for v in values if v.window_end <= now], length)
+        known = window is not None
+    if not known:
+        raise dg.Failure(
+            f"no metric values over the {config.health_window_days}-day health window "
+            "yet: materialize dora_metrics first",
+            allow_retries=False,
+        )
+    return window
 
 
 def _check_result(target: Target, row: HealthRow) -> dg.AssetCheckResult:
