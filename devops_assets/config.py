@@ -152,6 +152,12 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
     environments = _environments(root, {w.name for w in workers})
     env_names = {e.name for e in environments}
     repository = _local_path(project.text("repository"), path)
+    if _has_credentials(repository):
+        raise project.fail(
+            "repository",
+            "a URL without credentials (they would show in the UI's resource config); "
+            "let git find them through a credential helper",
+        )
     return PlatformConfig(
         path=path,
         project=project.text("name"),
@@ -209,8 +215,11 @@ def _cloudflare(root: TableReader, path: Path) -> CloudflareSettings:
     if not _is_hex32(account_id):
         raise cf.fail("account_id", f"32 lowercase hex characters, got {account_id!r}")
     base = cf.text("api_base_url", "https://api.cloudflare.com/client/v4")
-    parts = urlsplit(base)
-    web = parts.scheme in ("http", "https") and parts.hostname and not parts.password
+    try:
+        parts = urlsplit(base)
+        web = parts.scheme in ("http", "https") and parts.hostname and not parts.password
+    except ValueError:
+        web = False
     if not (web or base == "emulator:"):
         raise cf.fail("api_base_url", f"an http(s) URL with a host, or 'emulator:', got {base!r}")
     state = cf.text("emulator_state", None)
@@ -225,6 +234,15 @@ def _cloudflare(root: TableReader, path: Path) -> CloudflareSettings:
         api_token_env=token_env,
         emulator_state=_local_path(state, path) if state else None,
     )
+
+
+def _has_credentials(url: str) -> bool:
+    """A password in the URL's user part or in its query string (libpq reads both)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return bool(parts.password) or "password=" in parts.query.lower()
 
 
 def _is_hex32(text: str) -> bool:
@@ -283,12 +301,12 @@ def _targets(root: TableReader, env_names: set[str]) -> tuple[Target, ...]:
         if comparator not in COMPARATORS:
             raise t.fail("comparator", f"one of {' '.join(COMPARATORS)}, got {comparator!r}")
         written = t.get("value", (int, float), "a number")
-        if not math.isfinite(written):
-            raise t.fail("value", f"a finite number, got {written!r}")
         try:
             value = to_canonical(metric, float(written), t.text("unit", unit))
         except UnitError as exc:
             raise t.fail("unit", str(exc)) from None
+        if not math.isfinite(value):
+            raise t.fail("value", f"a finite number in {unit}, got {written!r}")
         environments = t.strings("environments", ("production",))
         if len(set(environments)) != len(environments):
             raise t.fail("environments", f"each environment once, got {list(environments)!r}")
@@ -305,13 +323,13 @@ def _warehouse_url(root: TableReader, path: Path) -> str:
         return os.environ["DEVOPS_ASSETS_DB_URL"]
     warehouse = root.table("warehouse", {}).only("url")
     url = warehouse.text("url", None)
-    if url and urlsplit(url).password:
+    if url and _has_credentials(url):
         raise warehouse.fail(
             "url",
             "a URL without a password (it would show in the UI's resource config); "
             "put a URL with credentials in DEVOPS_ASSETS_DB_URL instead",
         )
-    if url and urlsplit(url).scheme.split("+")[0] not in ("sqlite", "postgresql", "postgres"):
+    if url and url.split(":", 1)[0].split("+")[0] not in ("sqlite", "postgresql", "postgres"):
         raise warehouse.fail("url", f"a sqlite:/// or postgresql:// URL, got {url!r}")
     if url:
         return url.replace("{home}", str(workspace_home()))

@@ -184,6 +184,30 @@ def test_typos_unknown_metrics_and_units_are_refused(tmp_path, old, new, key, ex
             "a worker no other environment serves",
         ),
         (
+            'repository = "{home}/demo/repo"',
+            'repository = "https://x-access-token:hunter2@127.0.0.1/repo.git"',
+            "project.repository",
+            "a URL without credentials",
+        ),
+        (
+            "[cloudflare]",
+            '[warehouse]\nurl = "postgresql://ops@127.0.0.1/wh?password=hunter2"\n\n[cloudflare]',
+            "warehouse.url",
+            "DEVOPS_ASSETS_DB_URL",
+        ),
+        (
+            'value = 86400\nunit = "seconds"',
+            'value = 1e308\nunit = "days"',
+            "targets.lead_time_p50.value",
+            "a finite number in seconds",
+        ),
+        (
+            'api_base_url = "emulator:"',
+            'api_base_url = "http://[::1/client/v4"',
+            "cloudflare.api_base_url",
+            "with a host",
+        ),
+        (
             'api_base_url = "emulator:"',
             'api_base_url = "http://"',
             "cloudflare.api_base_url",
