@@ -3,11 +3,15 @@ PostgreSQL and the API token taken from an environment variable."""
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import dagster as dg
 import pytest
 
 from devops_assets.config import load_config
 from devops_assets.defs import build_definitions
+from devops_assets.defs.ingest.assets import BUILDS_LOOKBACK
 from devops_assets.emulator import EMULATOR_TOKEN, load_app, seed_workspace
 from devops_assets.emulator.server import running_server
 from devops_assets.store import Warehouse
@@ -51,17 +55,32 @@ def materialize(config, *assets: str) -> dg.ExecuteInProcessResult:
 def test_second_run_asks_only_for_what_is_new_and_what_was_unfinished(served):
     config, app, history = served
     assert config.cloudflare.api_base_url.startswith("http://127.0.0.1:")
+    running = app.add_build(
+        "moltworker",
+        "main",
+        history.commits[-1]["sha"],
+        status="running",
+        created_on=history.end - timedelta(days=30),  # well before the newest build
+    )
     assert materialize(config).success
-    first_lists = app.count(BUILDS_LIST)
+    assert app.count(BUILDS_LIST) > 2  # every page of both workers' history
+    newest = {
+        w: max(b["created_on"] for b in history.builds if b["worker"] == w)
+        for w in ("moltworker", "moltworker-staging")
+    }
     unfinished = [b for b in history.builds if b["status"] != "stopped"]
-    assert first_lists > 2  # every page of both workers' history
+    assert all(b["created_on"] > newest[b["worker"]] - BUILDS_LOOKBACK for b in unfinished)
 
     app.clear_requests()
     assert materialize(config).success
 
-    assert app.count(BUILDS_LIST) == 2  # one page per worker, then paging stops
-    assert app.count(BUILD_GET) == len(unfinished)
-    assert len(app.requests) == 2 + len(unfinished)
+    # One page per worker covers the last hour (which re-lists the demo's running
+    # build); only the older running build is asked for on its own.
+    assert app.count(BUILDS_LIST) == 2
+    assert [r.path.rsplit("/", 1)[-1] for r in app.requests if re.search(BUILD_GET, r.path)] == [
+        running["build_uuid"]
+    ]
+    assert len(app.requests) == 3
 
 
 def test_a_build_seen_running_is_stored_with_its_final_outcome_next_run(served):
@@ -123,3 +142,32 @@ def test_a_build_that_vanished_from_the_api_does_not_block_later_ingests(served)
     kept = {b.build_uuid: b for b in warehouse.builds()}[running["build_uuid"]]
     assert (kept.status, kept.outcome) == ("running", None)
     assert app.count(BUILD_GET) >= 1
+
+
+def test_a_build_created_in_the_same_instant_as_the_newest_stored_one_is_not_lost(served):
+    config, app, history = served
+    warehouse = Warehouse(config.warehouse_url)
+    assert materialize(config).success
+    newest = max(b.created_on for b in warehouse.builds(worker="moltworker"))
+    twin = app.add_build(
+        "moltworker",
+        "main",
+        history.commits[-1]["sha"],
+        status="stopped",
+        outcome="fail",
+        created_on=newest,
+    )
+    late = app.add_build(
+        "moltworker",
+        "main",
+        history.commits[-1]["sha"],
+        status="stopped",
+        outcome="success",
+        created_on=newest - timedelta(minutes=20),
+    )
+
+    assert materialize(config).success
+
+    stored = {b.build_uuid for b in warehouse.builds()}
+    assert {twin["build_uuid"], late["build_uuid"]} <= stored
+    assert len(stored) == len(history.builds) + 2

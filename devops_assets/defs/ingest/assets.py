@@ -4,6 +4,8 @@ Each asset writes its table with idempotent upserts, so materializing it again
 changes nothing unless the outside system changed.
 """
 
+from datetime import timedelta
+
 import dagster as dg
 
 from devops_assets.defs.resources import (
@@ -17,6 +19,7 @@ from devops_assets.sources import git
 from devops_assets.sources.cloudflare import CloudflareError
 
 OWNERS = ["team:platform"]
+BUILDS_LOOKBACK = timedelta(hours=1)
 
 
 @dg.asset(
@@ -81,27 +84,30 @@ def workers_builds(
 ) -> dg.MaterializeResult:
     """One row per build (build_uuid): branch, commit, status, outcome and phase times.
 
-    A run asks the API only for builds newer than the newest stored one, plus
-    the builds that were still queued or running last time, because their
-    outcome changes after we first saw them.
+    A run asks the API only for builds created since an hour before the newest
+    stored one (the hour catches builds listed late or created in the same
+    instant), plus the builds that were still queued or running last time,
+    because their outcome changes after we first saw them. Upserts make the
+    overlap harmless.
     """
     client, store = cloudflare.client(), warehouse.warehouse
     fetched: list[Build] = []
     metadata: dict[str, int] = {}
     for worker in platform.config.workers:
         newest = store.newest_build_created_on(worker.name)
-        new = client.list_builds(worker.name, worker.tag, newer_than=newest)
+        since = newest - BUILDS_LOOKBACK if newest else None
+        new = client.list_builds(worker.name, worker.tag, newer_than=since)
         pending = set(store.unfinished_builds(worker.name)) - {b.build_uuid for b in new}
         refreshed = _refresh(context, client, worker.name, sorted(pending))
         fetched += new + refreshed
         context.log.info(
-            "%s: %d new builds since %s, %d unfinished refreshed",
+            "%s: %d builds created since %s, %d unfinished refreshed",
             worker.name,
             len(new),
-            newest,
+            since,
             len(refreshed),
         )
-        metadata[f"{worker.name}.new_builds"] = len(new)
+        metadata[f"{worker.name}.fetched_builds"] = len(new)
         metadata[f"{worker.name}.refreshed_builds"] = len(refreshed)
 
     store.upsert_builds(fetched)
