@@ -8,10 +8,12 @@ embedded one), and ``$DAGSTER_HOME`` holding this repository's ``dagster.yaml``.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from devops_assets.config import PlatformConfig, load_config, workspace_home
@@ -56,7 +58,8 @@ def prepare(config: PlatformConfig, dagster_db: str | None = None) -> dict[str, 
     if config.cloudflare.api_base_url == "emulator:":
         from devops_assets.emulator.simulator import seed_workspace
 
-        history = seed_workspace(config)
+        with _workspace_lock():  # two demos started together seed it once
+            history = seed_workspace(config)
         print(f"demo workspace: {history.repo} ({len(history.commits)} commits)")
 
     dagster_db = dagster_db or dagster_database()
@@ -70,6 +73,19 @@ def prepare(config: PlatformConfig, dagster_db: str | None = None) -> dict[str, 
     shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     os.environ.update(env)
     return env
+
+
+@contextmanager
+def _workspace_lock():
+    """An exclusive lock on the workspace, held while it is seeded."""
+    home = workspace_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".seed.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run_demo(args) -> int:
