@@ -118,3 +118,19 @@ def test_a_post_is_not_retried_after_a_5xx(client, app, waits):
     ):
         client.create_deployment("moltworker", [(version, 100)])
     assert app.count(r"/deployments$", method="POST") == 1 and waits == []
+
+
+def test_a_huge_api_error_message_is_cut_to_a_readable_size(app, client):
+    huge = {
+        "success": False,
+        "errors": [{"code": 10000, "message": "x" * 5_000_000}],
+        "messages": [],
+        "result": None,
+    }
+    app.fail_next(LIST, 400, body=huge)
+
+    with pytest.raises(CloudflareError) as caught:
+        client.list_builds(WORKER, TAG)
+
+    assert len(str(caught.value)) < 1000
+    assert "(5000000 characters)" in str(caught.value)

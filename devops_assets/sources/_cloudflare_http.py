@@ -167,9 +167,14 @@ class CloudflareHttp:
         code, message = (
             (first.get("code"), first.get("message")) if isinstance(first, dict) else (None, None)
         )
+        if isinstance(message, str) and len(message) > MESSAGE_CAP:
+            message = f"{message[:MESSAGE_CAP]}… ({len(message)} characters)"
         detail = f"API error {code}: {message}" if code or message else "no API error in the answer"
         text = f"{endpoint} failed with HTTP {status}: {detail}"
         return CloudflareError(text, endpoint=endpoint, status=status, code=code)
+
+
+MESSAGE_CAP = 500  # characters of an API error message kept in our error
 
 
 def check_token(token: str, source: str) -> None:
