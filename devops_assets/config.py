@@ -99,12 +99,6 @@ class PlatformConfig:
                 return env.name
         return None
 
-    def environment_of_worker(self, worker: str) -> str:
-        for env in self.environments:
-            if env.worker == worker:
-                return env.name
-        raise KeyError(worker)
-
     def worker(self, name: str) -> Worker:
         for w in self.workers:
             if w.name == name:
