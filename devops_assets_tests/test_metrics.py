@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devops_assets.domain.lineage import attribute_commits
 from devops_assets.domain.metrics import build_metrics, delivery_metrics, rollback_rate
 from devops_assets.domain.models import Build, Commit, Deployment
 from devops_assets.domain.stats import mean, percentile
@@ -176,3 +177,11 @@ def test_percentile_interpolates_between_closest_ranks():
 def test_mean_of_nothing_is_none():
     assert mean([1, 2, 6]) == 3
     assert mean([]) is None
+
+
+def test_a_shared_lineage_gives_the_same_values_for_every_window():
+    lineage = attribute_commits(COMMITS, [d for d in DEPLOYMENTS if d.environment == "production"])
+    for start, end in [(at(0), at(24 * 7)), (at(30), at(60)), (at(-100), at(500))]:
+        alone = delivery_metrics(COMMITS, DEPLOYMENTS, start, end)
+        shared = delivery_metrics(COMMITS, DEPLOYMENTS, start, end, "production", lineage)
+        assert shared == alone

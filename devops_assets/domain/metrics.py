@@ -80,6 +80,7 @@ def delivery_metrics(
     start: datetime,
     end: datetime,
     environment: str = "production",
+    lineage: Lineage | None = None,
 ) -> list[MetricValue]:
     """The five ``DELIVERY_METRICS`` for one environment over ``[start, end)``.
 
@@ -88,12 +89,16 @@ def delivery_metrics(
     window; lead times are seconds, see ``lead_times``. Lineage uses every
     deployment given, before the window too, so the baseline is the first one
     ever and a commit is never credited to a later deployment than its first.
+    ``lineage`` may be given when this environment's deployments were already
+    attributed, so several windows share one walk of the commit graph.
     """
     check_window(start, end)
     mine = [d for d in deployments if d.environment == environment]
     count = len(deployments_in_window(mine, start, end, environment))
     weeks = (end - start).total_seconds() / SECONDS_PER_WEEK
-    spans = lead_times(attribute_commits(commits, mine), commits, start, end)
+    if lineage is None:
+        lineage = attribute_commits(commits, mine)
+    spans = lead_times(lineage, commits, start, end)
     figures = [
         ("deployment_count", float(count), "count"),
         ("deployment_frequency", count / weeks, "per_week"),
