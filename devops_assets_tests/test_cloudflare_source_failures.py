@@ -6,6 +6,9 @@ client's ``sleep`` so the tests stay fast, except one that really waits.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 
 import pytest
@@ -134,3 +137,45 @@ def test_a_huge_api_error_message_is_cut_to_a_readable_size(app, client):
 
     assert len(str(caught.value)) < 1000
     assert "(5000000 characters)" in str(caught.value)
+
+
+@pytest.fixture
+def dripping_server():
+    """A server on 127.0.0.1 that sends headers, then one byte of its body every 0.2 s."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    stop = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                body = b'{"success": true, "errors": [], "messages": [], "result": []}'
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                conn.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body))
+                for byte in body:
+                    if stop.wait(0.2):
+                        return
+                    conn.sendall(bytes([byte]))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/client/v4"
+    stop.set()
+    listener.close()
+    thread.join(timeout=5)
+
+
+def test_an_answer_dripped_slower_than_the_deadline_is_cut_off(dripping_server):
+    client = CloudflareClient(
+        "0" * 32, SECRET, dripping_server, max_retries=0, timeout=5, deadline=1.0
+    )
+    started = time.monotonic()
+
+    with pytest.raises(CloudflareError) as caught:
+        client.list_versions("moltworker")
+
+    assert time.monotonic() - started < 4
+    assert "not complete within 1 s" in str(caught.value)
+    assert "GET /accounts/{account_id}/workers/scripts/{script_name}/versions" in str(caught.value)

@@ -62,6 +62,38 @@ class RetryPolicy:
         return self.backoff(attempt)
 
 
+class DeadlineTransport(httpx.BaseTransport):
+    """Bounds a whole exchange, not only each read: an answer still arriving after
+    ``seconds`` (a server dripping bytes) is cut off as a read timeout."""
+
+    def __init__(self, inner: httpx.BaseTransport, seconds: float):
+        self.inner, self.seconds = inner, seconds
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + self.seconds
+        response = self.inner.handle_request(request)
+        response.stream = _DeadlineStream(response.stream, deadline, self.seconds, request)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _DeadlineStream(httpx.SyncByteStream):
+    def __init__(self, inner, deadline: float, seconds: float, request: httpx.Request):
+        self.inner, self.deadline, self.seconds, self.request = inner, deadline, seconds, request
+
+    def __iter__(self):
+        for chunk in self.inner:
+            if time.monotonic() > self.deadline:
+                message = f"the answer was not complete within {self.seconds:g} s"
+                raise httpx.ReadTimeout(message, request=self.request)
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class CloudflareHttp:
     """Sends requests for one account and checks the API's envelope of each answer."""
 
@@ -74,12 +106,14 @@ class CloudflareHttp:
         retries: RetryPolicy,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 20.0,
+        deadline: float = 120.0,
     ):
         self.account_id, self.retries = account_id, retries
+        bounded = DeadlineTransport(transport or httpx.HTTPTransport(), deadline)
         self.sdk = cloudflare.Cloudflare(
             api_token=api_token,
             base_url=base_url,
-            http_client=httpx.Client(transport=transport, timeout=timeout),
+            http_client=httpx.Client(transport=bounded, timeout=timeout),
             max_retries=0,
             timeout=timeout,
         )

@@ -78,6 +78,7 @@ class CloudflareClient:
         max_retries: int = 3,
         backoff_seconds: float = 0.5,
         timeout: float = 20.0,
+        deadline: float = 120.0,
         sleep: Callable[[float], None] = time.sleep,
         max_pages: int = MAX_PAGES,
         token_source: str = "api_token",
@@ -93,6 +94,7 @@ class CloudflareClient:
             retries=retries,
             transport=transport,
             timeout=timeout,
+            deadline=deadline,
         )
 
     def __repr__(self) -> str:
