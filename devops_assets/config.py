@@ -25,6 +25,9 @@ CONFIG_ENV = "DEVOPS_ASSETS_CONFIG"
 HOME_ENV = "DEVOPS_ASSETS_HOME"
 DEMO_CONFIG = Path(__file__).parent / "demo" / "platform.toml"
 COMPARATORS = (">", ">=", "<", "<=")
+BUILD_METRICS = frozenset(
+    ("build_success_rate", "build_duration_p50", "build_duration_p90", "build_duration_mean")
+)
 ENVIRONMENT_NAMES = ("development", "staging", "production")
 
 
@@ -144,7 +147,6 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
     )
     workers = _workers(root)
     environments = _environments(root, {w.name for w in workers})
-    env_names = {e.name for e in environments}
     repository = _local_path(project.text("repository"), path)
     if _has_credentials(repository):
         raise project.fail(
@@ -163,7 +165,7 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
         workers=workers,
         environments=environments,
         quality_gate=root.table("quality_gate").only("steps").strings("steps"),
-        targets=_targets(root, env_names),
+        targets=_targets(root, environments),
         warehouse_url=_warehouse_url(root, path),
     )
 
@@ -230,6 +232,10 @@ def _cloudflare(root: TableReader, path: Path) -> CloudflareSettings:
     )
 
 
+def _is_sql_url(url: str) -> bool:
+    return url.split(":", 1)[0].split("+")[0] in ("sqlite", "postgresql", "postgres")
+
+
 def _has_credentials(url: str) -> bool:
     """A password in the URL's user part or in its query string (libpq reads both)."""
     try:
@@ -255,6 +261,8 @@ def _workers(root: TableReader) -> tuple[Worker, ...]:
             raise w.fail("name", f"a name no other [[workers]] entry has, got {worker.name!r}")
         if not _is_hex32(worker.tag):
             raise w.fail("tag", f"the worker's 32-hex external_script_id, got {worker.tag!r}")
+        if worker.tag in {seen.tag for seen in workers}:
+            raise w.fail("tag", f"a tag no other [[workers]] entry has, got {worker.tag!r}")
         workers.append(worker)
     if not workers:
         raise root.fail("workers", "at least one [[workers]] table")
@@ -282,7 +290,7 @@ def _environments(root: TableReader, workers: set[str]) -> tuple[Environment, ..
     return tuple(envs)
 
 
-def _targets(root: TableReader, env_names: set[str]) -> tuple[Target, ...]:
+def _targets(root: TableReader, environments: tuple[Environment, ...]) -> tuple[Target, ...]:
     table = root.table("targets")
     targets = []
     for metric in table.data:
@@ -294,27 +302,53 @@ def _targets(root: TableReader, env_names: set[str]) -> tuple[Target, ...]:
         comparator = t.text("comparator")
         if comparator not in COMPARATORS:
             raise t.fail("comparator", f"one of {' '.join(COMPARATORS)}, got {comparator!r}")
-        written = t.get("value", (int, float), "a number")
-        try:
-            value = to_canonical(metric, float(written), t.text("unit", unit))
-        except UnitError as exc:
-            raise t.fail("unit", str(exc)) from None
-        if not math.isfinite(value):
-            raise t.fail("value", f"a finite number in {unit}, got {written!r}")
-        environments = t.strings("environments", ("production",))
-        if len(set(environments)) != len(environments):
-            raise t.fail("environments", f"each environment once, got {list(environments)!r}")
-        for env in environments:
-            if env not in env_names:
-                raise t.fail("environments", f"configured environment names, got {env!r}")
-        targets.extend(Target(metric, comparator, value, unit, e) for e in environments)
+        value = _target_value(t, metric, unit)
+        names = _target_environments(t, metric, environments)
+        targets.extend(Target(metric, comparator, value, unit, e) for e in names)
     return tuple(targets)
+
+
+def _target_value(t: TableReader, metric: str, unit: str) -> float:
+    """The threshold in the metric's own unit: finite, and a ratio within 0..1."""
+    written = t.get("value", (int, float), "a number")
+    try:
+        value = to_canonical(metric, float(written), t.text("unit", unit))
+    except UnitError as exc:
+        raise t.fail("unit", str(exc)) from None
+    if not math.isfinite(value):
+        raise t.fail("value", f"a finite number in {unit}, got {written!r}")
+    if unit == "ratio" and not 0 <= value <= 1:
+        raise t.fail("value", f"a ratio from 0 to 1 (or 0 to 100 percent), got {written!r}")
+    return value
+
+
+def _target_environments(
+    t: TableReader, metric: str, environments: tuple[Environment, ...]
+) -> tuple[str, ...]:
+    """Configured environments, each once; delivery metrics need one a worker serves."""
+    names = t.strings("environments", ("production",))
+    if not names or len(set(names)) != len(names):
+        raise t.fail("environments", f"each environment once, got {list(names)!r}")
+    served = {e.name for e in environments if e.worker is not None}
+    for name in names:
+        if name not in {e.name for e in environments}:
+            raise t.fail("environments", f"configured environment names, got {name!r}")
+        if metric not in BUILD_METRICS and name not in served:
+            raise t.fail(
+                "environments", f"an environment a worker serves ({metric} needs deployments)"
+            )
+    return names
 
 
 def _warehouse_url(root: TableReader, path: Path) -> str:
     """``$DEVOPS_ASSETS_DB_URL`` wins; else the file's ``[warehouse] url``; else SQLite."""
-    if os.environ.get("DEVOPS_ASSETS_DB_URL"):
-        return os.environ["DEVOPS_ASSETS_DB_URL"]
+    from_env = os.environ.get("DEVOPS_ASSETS_DB_URL")
+    if from_env:
+        if not _is_sql_url(from_env):
+            raise ConfigError(
+                "$DEVOPS_ASSETS_DB_URL", "(value)", "a sqlite:/// or postgresql:// URL"
+            )
+        return from_env
     warehouse = root.table("warehouse", {}).only("url")
     url = warehouse.text("url", None)
     if url and _has_credentials(url):
@@ -323,7 +357,7 @@ def _warehouse_url(root: TableReader, path: Path) -> str:
             "a URL without a password (it would show in the UI's resource config); "
             "put a URL with credentials in DEVOPS_ASSETS_DB_URL instead",
         )
-    if url and url.split(":", 1)[0].split("+")[0] not in ("sqlite", "postgresql", "postgres"):
+    if url and not _is_sql_url(url):
         raise warehouse.fail("url", f"a sqlite:/// or postgresql:// URL, got {url!r}")
     if url:
         return url.replace("{home}", str(workspace_home()))

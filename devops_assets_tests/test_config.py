@@ -183,6 +183,25 @@ def test_typos_unknown_metrics_and_units_are_refused(tmp_path, old, new, key, ex
             "environments.production.worker",
             "a worker no other environment serves",
         ),
+        ("value = 0.05", "value = 5", "targets.rollback_rate.value", "a ratio from 0 to 1"),
+        (
+            'environments = ["staging", "production"]',
+            "environments = []",
+            "targets.build_success_rate.environments",
+            "each environment once",
+        ),
+        (
+            "[targets.rollback_rate]",
+            '[targets.rollback_rate]\nenvironments = ["development"]',
+            "targets.rollback_rate.environments",
+            "an environment a worker serves",
+        ),
+        (
+            'tag = "8ee82b3a2c0f42928b8f14dae4a97121"',
+            'tag = "5a0e7f3c9b2d4e61a8c7f0b3d2e1c4a9"',
+            "workers[1].tag",
+            "a tag no other [[workers]] entry has",
+        ),
         (
             'repository = "{home}/demo/repo"',
             'repository = "https://x-access-token:hunter2@127.0.0.1/repo.git"',
@@ -293,3 +312,11 @@ def test_home_placeholder_and_warehouse_override(tmp_path, monkeypatch):
 
     monkeypatch.setenv("DEVOPS_ASSETS_DB_URL", "postgresql://postgres@127.0.0.1/wh")
     assert load_config(DEMO_CONFIG).warehouse_url == "postgresql://postgres@127.0.0.1/wh"
+
+
+def test_a_warehouse_url_from_the_environment_must_be_sql(monkeypatch):
+    monkeypatch.setenv("DEVOPS_ASSETS_DB_URL", "mysql://ops:hunter2@127.0.0.1/wh")
+    with pytest.raises(ConfigError) as err:
+        load_config(DEMO_CONFIG)
+    assert "a sqlite:/// or postgresql:// URL" in str(err.value)
+    assert "hunter2" not in str(err.value)
