@@ -8,7 +8,6 @@ and what was expected.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tomllib
@@ -18,16 +17,14 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from devops_assets.domain.units import UnitError, canonical_unit, to_canonical
+from devops_assets.config_targets import COMPARATORS, Target, parse_targets
 from devops_assets.toml_reader import ConfigError, TableReader
+
+__all__ = ["COMPARATORS", "ConfigError", "PlatformConfig", "Target", "load_config"]
 
 CONFIG_ENV = "DEVOPS_ASSETS_CONFIG"
 HOME_ENV = "DEVOPS_ASSETS_HOME"
 DEMO_CONFIG = Path(__file__).parent / "demo" / "platform.toml"
-COMPARATORS = (">", ">=", "<", "<=")
-BUILD_METRICS = frozenset(
-    ("build_success_rate", "build_duration_p50", "build_duration_p90", "build_duration_mean")
-)
 ENVIRONMENT_NAMES = ("development", "staging", "production")
 
 
@@ -42,25 +39,6 @@ class Environment:
     name: str
     branches: tuple[str, ...]
     worker: str | None
-
-
-@dataclass(frozen=True)
-class Target:
-    """A seed target such as build success > 95 %; ``value`` is in ``unit``."""
-
-    metric: str
-    comparator: str
-    value: float
-    unit: str
-    environment: str
-
-    def is_met(self, measured: float) -> bool:
-        return {
-            ">": measured > self.value,
-            ">=": measured >= self.value,
-            "<": measured < self.value,
-            "<=": measured <= self.value,
-        }[self.comparator]
 
 
 @dataclass(frozen=True)
@@ -165,7 +143,7 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
         workers=workers,
         environments=environments,
         quality_gate=root.table("quality_gate").only("steps").strings("steps"),
-        targets=_targets(root, environments),
+        targets=parse_targets(root, environments),
         warehouse_url=_warehouse_url(root, path),
     )
 
@@ -288,56 +266,6 @@ def _environments(root: TableReader, workers: set[str]) -> tuple[Environment, ..
     if "production" not in {e.name for e in envs}:
         raise table.fail("production", "a [environments.production] table")
     return tuple(envs)
-
-
-def _targets(root: TableReader, environments: tuple[Environment, ...]) -> tuple[Target, ...]:
-    table = root.table("targets")
-    targets = []
-    for metric in table.data:
-        t = table.table(metric).only("comparator", "value", "unit", "environments")
-        try:
-            unit = canonical_unit(metric)
-        except UnitError as exc:
-            raise table.fail(metric, str(exc)) from None
-        comparator = t.text("comparator")
-        if comparator not in COMPARATORS:
-            raise t.fail("comparator", f"one of {' '.join(COMPARATORS)}, got {comparator!r}")
-        value = _target_value(t, metric, unit)
-        names = _target_environments(t, metric, environments)
-        targets.extend(Target(metric, comparator, value, unit, e) for e in names)
-    return tuple(targets)
-
-
-def _target_value(t: TableReader, metric: str, unit: str) -> float:
-    """The threshold in the metric's own unit: finite, and a ratio within 0..1."""
-    written = t.get("value", (int, float), "a number")
-    try:
-        value = to_canonical(metric, float(written), t.text("unit", unit))
-    except UnitError as exc:
-        raise t.fail("unit", str(exc)) from None
-    if not math.isfinite(value):
-        raise t.fail("value", f"a finite number in {unit}, got {written!r}")
-    if unit == "ratio" and not 0 <= value <= 1:
-        raise t.fail("value", f"a ratio from 0 to 1 (or 0 to 100 percent), got {written!r}")
-    return value
-
-
-def _target_environments(
-    t: TableReader, metric: str, environments: tuple[Environment, ...]
-) -> tuple[str, ...]:
-    """Configured environments, each once; delivery metrics need one a worker serves."""
-    names = t.strings("environments", ("production",))
-    if not names or len(set(names)) != len(names):
-        raise t.fail("environments", f"each environment once, got {list(names)!r}")
-    served = {e.name for e in environments if e.worker is not None}
-    for name in names:
-        if name not in {e.name for e in environments}:
-            raise t.fail("environments", f"configured environment names, got {name!r}")
-        if metric not in BUILD_METRICS and name not in served:
-            raise t.fail(
-                "environments", f"an environment a worker serves ({metric} needs deployments)"
-            )
-    return names
 
 
 def _warehouse_url(root: TableReader, path: Path) -> str:
