@@ -96,3 +96,21 @@ def spec():
     from devops_assets_tests.emulator_fixtures import SpecValidator
 
     return SpecValidator()
+
+
+@pytest.fixture
+def secured_app(seeded):
+    """The seeded emulator, accepting only the test token ``SECRET``."""
+    from devops_assets.emulator import load_app
+    from devops_assets_tests.emulator_fixtures import SECRET
+
+    return load_app(seeded[1].state_dir, api_tokens=(SECRET,))
+
+
+@pytest.fixture
+def secured_url(secured_app):
+    """The base URL of ``secured_app`` served on 127.0.0.1 for the test."""
+    from devops_assets.emulator import running_server
+
+    with running_server(secured_app) as base_url:
+        yield base_url

@@ -27,6 +27,11 @@ SPEC_PATH = (
     / "reference"
     / "cloudflare-openapi-subset.json"
 )
+# A token the secured emulator accepts; tests check it never shows in an error.
+SECRET = "cf-test-token-0123456789abcdef-do-not-print"
+TAG = "5a0e7f3c9b2d4e61a8c7f0b3d2e1c4a9"  # moltworker-staging's external_script_id
+WORKER = "moltworker-staging"
+LIST = r"/builds/workers/[^/]+/builds$"  # the list-builds path
 AUTH = {"Authorization": f"Bearer {EMULATOR_TOKEN}"}
 SMALL_END = datetime.fromisoformat("2026-11-30T18:00:00+00:00")
 

@@ -11,9 +11,8 @@ import pytest
 
 from devops_assets.emulator import EMULATOR_TOKEN, load_app, running_server
 from devops_assets.sources.cloudflare import CloudflareClient, CloudflareError, MalformedResponse
+from devops_assets_tests.emulator_fixtures import TAG, WORKER
 
-TAG = "5a0e7f3c9b2d4e61a8c7f0b3d2e1c4a9"
-WORKER = "moltworker-staging"
 SCRIPT = "GET /accounts/{account_id}/workers/scripts/{script_name}"
 ENDPOINTS = {
     "builds": "GET /accounts/{account_id}/builds/workers/{worker_tag}/builds worker_tag=" + TAG,

@@ -13,24 +13,8 @@ import time
 
 import pytest
 
-from devops_assets.emulator import load_app, running_server
 from devops_assets.sources.cloudflare import CloudflareClient, CloudflareError
-
-SECRET = "cf-test-token-0123456789abcdef-do-not-print"
-TAG = "5a0e7f3c9b2d4e61a8c7f0b3d2e1c4a9"
-WORKER = "moltworker-staging"
-LIST = r"/builds/workers/[^/]+/builds$"
-
-
-@pytest.fixture
-def app(seeded):
-    return load_app(seeded[1].state_dir, api_tokens=(SECRET,))
-
-
-@pytest.fixture
-def server(app):
-    with running_server(app) as base_url:
-        yield base_url
+from devops_assets_tests.emulator_fixtures import LIST, SECRET, TAG, WORKER
 
 
 @pytest.fixture
@@ -39,50 +23,56 @@ def waits() -> list[float]:
 
 
 @pytest.fixture
-def client(app, server, waits):
+def client(secured_app, secured_url, waits):
     return CloudflareClient(
-        app.state.account_id,
+        secured_app.state.account_id,
         SECRET,
-        server,
+        secured_url,
         max_retries=3,
         backoff_seconds=0.01,
         sleep=waits.append,
     )
 
 
-def test_a_429_is_retried_after_its_retry_after(client, app, waits):
-    app.fail_next(LIST, 429, headers={"Retry-After": "7"})
+def test_a_429_is_retried_after_its_retry_after(client, secured_app, waits):
+    secured_app.fail_next(LIST, 429, headers={"Retry-After": "7"})
     assert len(client.list_builds(WORKER, TAG, per_page=200)) > 200
-    assert app.count(LIST) == 3 and waits == [7.0]
+    assert secured_app.count(LIST) == 3 and waits == [7.0]
 
 
-def test_a_429_retry_after_is_really_waited(app, server):
-    client = CloudflareClient(app.state.account_id, SECRET, server, backoff_seconds=0.01)
-    app.fail_next(LIST, 429, headers={"Retry-After": "1"})
+def test_a_429_retry_after_is_really_waited(secured_app, secured_url):
+    client = CloudflareClient(
+        secured_app.state.account_id, SECRET, secured_url, backoff_seconds=0.01
+    )
+    secured_app.fail_next(LIST, 429, headers={"Retry-After": "1"})
     started = time.monotonic()
     client.list_builds(WORKER, TAG, per_page=200)
-    assert time.monotonic() - started >= 1.0 and app.count(LIST) == 3
+    assert time.monotonic() - started >= 1.0 and secured_app.count(LIST) == 3
 
 
-def test_a_429_without_retry_after_backs_off_and_a_long_one_fails_at_once(client, app, waits):
-    app.fail_next(LIST, 429, headers={})
+def test_a_429_without_retry_after_backs_off_and_a_long_one_fails_at_once(
+    client, secured_app, waits
+):
+    secured_app.fail_next(LIST, 429, headers={})
     client.list_builds(WORKER, TAG, per_page=200)
     assert waits == [0.01]
-    app.clear_requests()
-    app.fail_next(LIST, 429, headers={"Retry-After": "3600"})
+    secured_app.clear_requests()
+    secured_app.fail_next(LIST, 429, headers={"Retry-After": "3600"})
     with pytest.raises(CloudflareError, match="HTTP 429: API error 1015"):
         client.list_builds(WORKER, TAG)
-    assert app.count(LIST) == 1
+    assert secured_app.count(LIST) == 1
 
 
-def test_a_5xx_is_retried_with_growing_waits_then_succeeds(client, app, waits):
-    app.fail_next(LIST, 502, times=2)
+def test_a_5xx_is_retried_with_growing_waits_then_succeeds(client, secured_app, waits):
+    secured_app.fail_next(LIST, 502, times=2)
     client.list_builds(WORKER, TAG, per_page=200)
-    assert waits == [0.01, 0.02] and app.count(LIST) == 4
+    assert waits == [0.01, 0.02] and secured_app.count(LIST) == 4
 
 
-def test_a_5xx_that_persists_fails_after_max_retries_naming_the_endpoint(client, app, waits):
-    app.fail_next(r"/builds/builds/[^/]+$", 503, times=10)
+def test_a_5xx_that_persists_fails_after_max_retries_naming_the_endpoint(
+    client, secured_app, waits
+):
+    secured_app.fail_next(r"/builds/builds/[^/]+$", 503, times=10)
     with pytest.raises(CloudflareError) as caught:
         client.get_build("some-build", WORKER)
     assert str(caught.value) == (
@@ -90,22 +80,22 @@ def test_a_5xx_that_persists_fails_after_max_retries_naming_the_endpoint(client,
         "failed with HTTP 503: API error 10002: Injected failure (503)"
     )
     assert (caught.value.status, caught.value.code) == (503, 10002)
-    assert app.count(r"/builds/builds/") == 4 and waits == [0.01, 0.02, 0.04]
+    assert secured_app.count(r"/builds/builds/") == 4 and waits == [0.01, 0.02, 0.04]
 
 
 @pytest.mark.parametrize("status, code", [(400, 10004), (404, 10007), (408, 10013), (409, 10018)])
-def test_other_4xx_fail_at_once_naming_endpoint_and_code(client, app, waits, status, code):
-    app.fail_next(r"/deployments$", status)
+def test_other_4xx_fail_at_once_naming_endpoint_and_code(client, secured_app, waits, status, code):
+    secured_app.fail_next(r"/deployments$", status)
     with pytest.raises(CloudflareError) as caught:
         client.list_deployments("moltworker")
     assert str(caught.value).startswith(
         "GET /accounts/{account_id}/workers/scripts/{script_name}/deployments "
         f"script_name=moltworker failed with HTTP {status}: API error {code}"
     )
-    assert app.count(r"/deployments$") == 1 and waits == []
+    assert secured_app.count(r"/deployments$") == 1 and waits == []
 
 
-def test_a_real_404_names_the_builds_error(client, app):
+def test_a_real_404_names_the_builds_error(client, secured_app):
     with pytest.raises(
         CloudflareError,
         match=r"build_uuid=missing failed with HTTP 404: API error 12000: Not found",
@@ -113,24 +103,24 @@ def test_a_real_404_names_the_builds_error(client, app):
         client.get_build("missing", WORKER)
 
 
-def test_a_post_is_not_retried_after_a_5xx(client, app, waits):
+def test_a_post_is_not_retried_after_a_5xx(client, secured_app, waits):
     version = client.list_versions("moltworker")[0]["id"]
-    app.fail_next(r"/deployments$", 500)
+    secured_app.fail_next(r"/deployments$", 500)
     with pytest.raises(
         CloudflareError, match="POST .*/deployments script_name=moltworker .*HTTP 500"
     ):
         client.create_deployment("moltworker", [(version, 100)])
-    assert app.count(r"/deployments$", method="POST") == 1 and waits == []
+    assert secured_app.count(r"/deployments$", method="POST") == 1 and waits == []
 
 
-def test_a_huge_api_error_message_is_cut_to_a_readable_size(app, client):
+def test_a_huge_api_error_message_is_cut_to_a_readable_size(secured_app, client):
     huge = {
         "success": False,
         "errors": [{"code": 10000, "message": "x" * 5_000_000}],
         "messages": [],
         "result": None,
     }
-    app.fail_next(LIST, 400, body=huge)
+    secured_app.fail_next(LIST, 400, body=huge)
 
     with pytest.raises(CloudflareError) as caught:
         client.list_builds(WORKER, TAG)

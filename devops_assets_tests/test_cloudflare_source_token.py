@@ -13,33 +13,22 @@ import socket
 
 import pytest
 
-from devops_assets.emulator import load_app, running_server
 from devops_assets.sources.cloudflare import CloudflareClient, CloudflareError, client_from_settings
+from devops_assets_tests.emulator_fixtures import LIST, SECRET, TAG, WORKER
 
-SECRET = "cf-test-token-0123456789abcdef-do-not-print"
-TAG = "5a0e7f3c9b2d4e61a8c7f0b3d2e1c4a9"
-WORKER = "moltworker-staging"
-LIST = r"/builds/workers/[^/]+/builds$"
 LIST_ENDPOINT = (
     f"GET /accounts/{{account_id}}/builds/workers/{{worker_tag}}/builds worker_tag={TAG}"
 )
 
 
 @pytest.fixture
-def app(seeded):
-    return load_app(seeded[1].state_dir, api_tokens=(SECRET,))
-
-
-@pytest.fixture
-def server(app):
-    with running_server(app) as base_url:
-        yield base_url
-
-
-@pytest.fixture
-def client(app, server):
+def client(secured_app, secured_url):
     return CloudflareClient(
-        app.state.account_id, SECRET, server, backoff_seconds=0.001, sleep=lambda _: None
+        secured_app.state.account_id,
+        SECRET,
+        secured_url,
+        backoff_seconds=0.001,
+        sleep=lambda _: None,
     )
 
 
@@ -94,9 +83,9 @@ ECHOED = [
 
 @pytest.mark.parametrize("status, body, message", ECHOED)
 def test_a_token_echoed_in_an_answer_is_hidden_in_the_error_and_its_causes(
-    client, app, status, body, message
+    client, secured_app, status, body, message
 ):
-    app.fail_next(LIST, status, body=body, times=10)
+    secured_app.fail_next(LIST, status, body=body, times=10)
     with pytest.raises(CloudflareError) as caught:
         client.list_builds(WORKER, TAG)
     assert str(caught.value) == message
@@ -104,12 +93,12 @@ def test_a_token_echoed_in_an_answer_is_hidden_in_the_error_and_its_causes(
     assert _chain(caught.value) == [caught.value]
 
 
-def test_a_lost_connection_names_its_cause_without_chaining_it(app):
+def test_a_lost_connection_names_its_cause_without_chaining_it(secured_app):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     client = CloudflareClient(
-        app.state.account_id, SECRET, f"http://127.0.0.1:{port}", max_retries=0
+        secured_app.state.account_id, SECRET, f"http://127.0.0.1:{port}", max_retries=0
     )
     with pytest.raises(CloudflareError) as caught:
         client.verify_token()
@@ -119,10 +108,10 @@ def test_a_lost_connection_names_its_cause_without_chaining_it(app):
     assert _chain(caught.value) == [caught.value]
 
 
-def test_the_token_never_appears_in_errors_reprs_or_logs(client, app, server, caplog):
+def test_the_token_never_appears_in_errors_reprs_or_logs(client, secured_app, secured_url, caplog):
     caplog.set_level(logging.DEBUG)
     failures = []
-    app.fail_next(
+    secured_app.fail_next(
         LIST,
         500,
         times=10,
@@ -133,8 +122,10 @@ def test_the_token_never_appears_in_errors_reprs_or_logs(client, app, server, ca
             "result": None,
         },
     )
-    app.fail_next(r"/deployments$", 200, body="not json")
-    wrong = CloudflareClient(app.state.account_id, SECRET + "-wrong", server, max_retries=0)
+    secured_app.fail_next(r"/deployments$", 200, body="not json")
+    wrong = CloudflareClient(
+        secured_app.state.account_id, SECRET + "-wrong", secured_url, max_retries=0
+    )
     for call in (
         lambda: client.list_builds(WORKER, TAG),
         lambda: client.list_deployments("x"),
@@ -172,9 +163,11 @@ def test_an_unusable_token_is_refused_naming_the_environment_variable(seeded, to
 
 
 @pytest.mark.parametrize("token, problem", UNUSABLE)
-def test_an_unusable_token_given_directly_is_refused_naming_the_argument(app, token, problem):
+def test_an_unusable_token_given_directly_is_refused_naming_the_argument(
+    secured_app, token, problem
+):
     with pytest.raises(CloudflareError) as caught:
-        CloudflareClient(app.state.account_id, token, "http://127.0.0.1:9/client/v4")
+        CloudflareClient(secured_app.state.account_id, token, "http://127.0.0.1:9/client/v4")
     assert (
         str(caught.value) == f"CloudflareClient: api_token {problem}; it cannot be sent as a token"
     )
