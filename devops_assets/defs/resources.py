@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from devops_assets.config import PlatformConfig, load_config, workspace_home
+from devops_assets.config import HOME_ENV, PlatformConfig, load_config, workspace_home
 from devops_assets.sources import cloudflare, git
 from devops_assets.store.warehouse import Warehouse
 
@@ -26,7 +26,7 @@ class PlatformResource(dg.ConfigurableResource):
 
     @property
     def config(self) -> PlatformConfig:
-        return load_config(self.config_path)
+        return _read_config(self.config_path)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -37,6 +37,18 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def warehouse(self) -> Warehouse:
         return _open_warehouse(self.url)
+
+
+def _read_config(path: str) -> PlatformConfig:
+    """The platform file, parsed once per process until the file or the environment
+    variables it reads change."""
+    env = tuple(os.environ.get(name) for name in (HOME_ENV, DB_URL_ENV))
+    return _parsed_config(path, os.stat(path).st_mtime_ns, env)
+
+
+@lru_cache(maxsize=8)
+def _parsed_config(path: str, mtime_ns: int, env: tuple) -> PlatformConfig:
+    return load_config(path)
 
 
 @lru_cache(maxsize=8)
@@ -54,7 +66,7 @@ class CloudflareResource(dg.ConfigurableResource):
     )
 
     def client(self) -> cloudflare.CloudflareClient:
-        settings = load_config(self.config_path).cloudflare
+        settings = _read_config(self.config_path).cloudflare
         return cloudflare.client_from_settings(settings, self.api_token)
 
 
