@@ -111,9 +111,10 @@ def workers_builds(
         metadata[f"{worker.name}.refreshed_builds"] = len(refreshed)
 
     store.upsert_builds(fetched)
-    stored = store.builds()
-    metadata["builds_stored"] = len(stored)
-    metadata["builds_unfinished"] = sum(not b.finished for b in stored)
+    metadata["builds_stored"] = store.count("builds")
+    metadata["builds_unfinished"] = sum(
+        len(store.unfinished_builds(w.name)) for w in platform.config.workers
+    )
     return dg.MaterializeResult(metadata=metadata)
 
 
