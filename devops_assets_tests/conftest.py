@@ -114,3 +114,19 @@ def secured_url(secured_app):
 
     with running_server(secured_app) as base_url:
         yield base_url
+
+
+@pytest.fixture
+def app(seeded):
+    """The emulator app over the module's seeded history (in-process)."""
+    from devops_assets.emulator import load_app
+
+    return load_app(seeded[1].state_dir)
+
+
+@pytest.fixture
+def api(app, spec):
+    """Calls into ``app`` whose every answer is checked against the OpenAPI subset."""
+    from devops_assets_tests.emulator_fixtures import Api
+
+    return Api(app, spec)

@@ -7,14 +7,9 @@ import math
 
 import pytest
 
-from devops_assets.emulator import EMULATOR_TOKEN, load_app, running_server
+from devops_assets.emulator import EMULATOR_TOKEN, running_server
 from devops_assets.sources.cloudflare import CloudflareClient, CloudflareError, client_from_settings
 from devops_assets_tests.emulator_fixtures import worker_tag
-
-
-@pytest.fixture
-def app(seeded):
-    return load_app(seeded[1].state_dir)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from devops_assets.emulator import EMULATOR_TOKEN, load_app, running_server
+from devops_assets.emulator import EMULATOR_TOKEN, running_server
 from devops_assets.sources.cloudflare import CloudflareClient, CloudflareError, MalformedResponse
 from devops_assets_tests.emulator_fixtures import TAG, WORKER
 
@@ -38,11 +38,6 @@ CALLS = {
     "versions": lambda client: client.list_versions("moltworker"),
     "deployments": lambda client: client.list_deployments("moltworker"),
 }
-
-
-@pytest.fixture
-def app(seeded):
-    return load_app(seeded[1].state_dir)
 
 
 @pytest.fixture

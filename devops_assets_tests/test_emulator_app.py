@@ -14,16 +14,6 @@ from devops_assets.emulator import load_app
 from devops_assets_tests.emulator_fixtures import Api, worker_tag
 
 
-@pytest.fixture
-def app(seeded):
-    return load_app(seeded[1].state_dir)
-
-
-@pytest.fixture
-def api(app, spec):
-    return Api(app, spec)
-
-
 def test_the_spec_check_rejects_an_undocumented_shape(spec):
     path = "/client/v4/accounts/a/builds/builds/b"
     wrong = {"success": True, "errors": [], "messages": [], "result": {"status": "done"}}

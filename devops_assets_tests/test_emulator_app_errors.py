@@ -7,18 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from devops_assets.emulator import PREFIX, load_app
+from devops_assets.emulator import PREFIX
 from devops_assets_tests.emulator_fixtures import Api
-
-
-@pytest.fixture
-def app(seeded):
-    return load_app(seeded[1].state_dir)
-
-
-@pytest.fixture
-def api(app, spec):
-    return Api(app, spec)
 
 
 @pytest.mark.parametrize(
