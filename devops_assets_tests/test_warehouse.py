@@ -11,7 +11,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from devops_assets.domain.models import Build, Commit, Deployment, HealthRow, MetricValue, Tag
+from devops_assets.domain.models import (
+    Build,
+    Commit,
+    Deployment,
+    HealthRow,
+    Incident,
+    MetricValue,
+    Tag,
+)
 from devops_assets.store import Warehouse
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -80,6 +88,13 @@ def deployments() -> list[Deployment]:
     ]
 
 
+def incidents() -> list[Incident]:
+    return [
+        Incident("INC-1", "production", T0, T0 + timedelta(minutes=42), "d1", "5xx spike"),
+        Incident("INC-2", "production", T0.astimezone(IST) + timedelta(hours=1)),
+    ]
+
+
 def metric_values() -> list[MetricValue]:
     week = (T0 - timedelta(days=7), T0)
     return [
@@ -104,6 +119,7 @@ def fill(wh: Warehouse) -> None:
         [build("u1", 0), build("u2", 10, "running", None), build("u3", 5, "queued", None)]
     )
     wh.upsert_deployments(deployments())
+    wh.upsert_incidents(incidents())
     wh.replace_metric_values(metric_values())
     wh.replace_pipeline_health(health())
 
@@ -243,3 +259,57 @@ def test_table_names_and_unknown_snapshot(warehouse: Warehouse):
     assert "pipeline_health" in names
     with pytest.raises(KeyError, match="'nope': expected one of .*builds"):
         warehouse.snapshot("nope")
+
+
+def test_incidents_round_trip_and_an_open_one_stays_open(warehouse: Warehouse):
+    warehouse.upsert_incidents(incidents())
+    stored = warehouse.incidents()
+    assert stored == incidents()
+    assert stored[1].resolved_at is None and stored[1].deployment_id is None
+    resolved = replace(incidents()[1], resolved_at=T0 + timedelta(hours=3))
+    warehouse.upsert_incidents([resolved])
+    assert warehouse.incidents()[1].resolved_at == T0 + timedelta(hours=3)
+
+
+def test_an_incident_resolved_before_it_opened_is_refused(warehouse: Warehouse):
+    bad = Incident("INC-9", "production", T0, T0 - timedelta(seconds=1))
+    with pytest.raises(ValueError, match=r"incidents row 'INC-9': field 'resolved_at'"):
+        warehouse.upsert_incidents([bad])
+    assert warehouse.count("incidents") == 0
+
+
+def test_a_warehouse_from_the_previous_release_is_brought_up_to_date(tmp_path):
+    """Before the metric engine: no incidents table, deployments without status,
+    commits without patch_id, metric_values keyed by (metric, environment, window)."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE deployments (deployment_id TEXT PRIMARY KEY, worker TEXT NOT NULL,"
+            " environment TEXT NOT NULL, created_on DATETIME NOT NULL, version_id TEXT NOT NULL,"
+            " percentage FLOAT NOT NULL, commit_sha TEXT, kind TEXT NOT NULL,"
+            " author_email TEXT NOT NULL, message TEXT NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO deployments VALUES ('d1', 'api', 'production',"
+            " '2026-11-02 10:15:30.123456', 'v-1', 100.0, NULL, 'deploy', '', 'ship')"
+        )
+        db.execute(
+            "CREATE TABLE metric_values (metric TEXT, environment TEXT, window_start DATETIME,"
+            " window_end DATETIME, value FLOAT, unit TEXT,"
+            " PRIMARY KEY (metric, environment, window_start, window_end))"
+        )
+        db.execute(
+            "INSERT INTO metric_values VALUES ('deployment_count', 'production',"
+            " '2026-11-01 00:00:00', '2026-11-02 00:00:00', 3, 'count')"
+        )
+    with Warehouse(f"sqlite:///{path}") as warehouse:
+        kept = warehouse.deployments()
+        assert [(d.deployment_id, d.status, d.message) for d in kept] == [("d1", "success", "ship")]
+        assert warehouse.metric_values() == []  # derived: dropped, refilled by the next run
+        warehouse.replace_metric_values(metric_values())
+        assert warehouse.metric_values() == sorted(
+            metric_values(), key=lambda m: (m.metric, m.environment, m.window_start)
+        )
+        assert warehouse.incidents() == []

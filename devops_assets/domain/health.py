@@ -26,7 +26,10 @@ def evaluate_targets(
     by_key = {
         (v.metric, v.environment): v
         for v in values
-        if v.window_start == window_start and v.window_end == window_end
+        if v.window_start == window_start
+        and v.window_end == window_end
+        and v.grain == "window"
+        and v.worker == ""
     }
     rows = []
     for target in targets:
@@ -59,7 +62,11 @@ def latest_window(
 
     ``pipeline_health`` reads the window ``dora_metrics`` last wrote rather than
     recomputing "now", so the two never disagree by the time between them."""
-    ends = [v.window_end for v in values if v.window_end - v.window_start == length]
+    ends = [
+        v.window_end
+        for v in values
+        if v.grain == "window" and v.window_end - v.window_start == length
+    ]
     if not ends:
         return None
     end = max(ends)

@@ -12,7 +12,8 @@ from datetime import datetime
 
 BUILD_STATUSES = ("queued", "initializing", "running", "stopped")
 BUILD_OUTCOMES = ("success", "fail", "skipped", "cancelled", "terminated")
-DEPLOYMENT_KINDS = ("deploy", "rollback")
+DEPLOYMENT_KINDS = ("deploy", "rollback", "hotfix")
+DEPLOYMENT_STATUSES = ("success", "failure")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Commit:
     subject: str
     body: str = ""
     trailers: tuple[tuple[str, str], ...] = ()
+    patch_id: str | None = None  # ``git patch-id --stable`` of its diff, when read
 
     @property
     def is_merge(self) -> bool:
@@ -84,7 +86,10 @@ class Deployment:
 
     ``version_id`` is the version that got the largest share; ``commit_sha`` is
     the commit that version was built from, when a build names it. A rollback
-    is a new 100 % deployment of a version that served earlier.
+    is a new 100 % deployment of a version that served earlier; a hotfix is a
+    deployment made to repair the one before it. ``created_on`` is when the
+    deployment took effect (finished). A deployment whose ``status`` is
+    ``failure`` never served traffic: the metrics do not count it as deployed.
     """
 
     deployment_id: str
@@ -97,6 +102,23 @@ class Deployment:
     kind: str = "deploy"
     author_email: str = ""
     message: str = ""
+    status: str = "success"
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A production (or other environment's) incident, opened and maybe resolved.
+
+    ``deployment_id`` names the deployment that caused it when the source knows;
+    otherwise the engine attributes it (see docs/metrics.md).
+    """
+
+    incident_id: str
+    environment: str
+    created_at: datetime
+    resolved_at: datetime | None = None
+    deployment_id: str | None = None
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +135,9 @@ class MetricValue:
     window_end: datetime
     value: float | None
     unit: str
+    worker: str = ""  # "" means every worker of the environment
+    grain: str = "window"  # "window" (rolling), or a calendar "day", "week", "month"
+    tier: str | None = None  # DORA tier ("elite" … "low") where the metric has one
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def _reason(stderr: bytes, returncode: int) -> str:
     return reason + (_DUBIOUS_NOTE if "dubious ownership" in reason else "")
 
 
-def _run(cmd: list[str], timeout: float) -> tuple[int, bytes, bytes]:
+def _run(cmd: list[str], timeout: float, stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
     """Run ``cmd`` in a process group of its own; kill the whole group if it is stopped.
 
     git starts helpers (``git-remote-http``, ``ssh``, ``upload-pack``) that hold the
@@ -74,14 +74,14 @@ def _run(cmd: list[str], timeout: float) -> tuple[int, bytes, bytes]:
     # An argument list, never a shell: revs and URLs cannot become commands.
     with subprocess.Popen(  # noqa: S603
         cmd,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=_env(),
         process_group=0,
     ) as proc:
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out, err = proc.communicate(stdin, timeout=timeout)
         except BaseException:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)

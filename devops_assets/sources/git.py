@@ -54,12 +54,18 @@ _LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 _ALL_REFS = ["--branches", "--tags", "--remotes"]
 
 
-def _git(repo: str | Path, args: Sequence[str], what: str, timeout: float | None = None) -> bytes:
+def _git(
+    repo: str | Path,
+    args: Sequence[str],
+    what: str,
+    timeout: float | None = None,
+    stdin: bytes | None = None,
+) -> bytes:
     """Run ``git -C repo args``; raise GitError naming the repo, the command and ``what``."""
     where = _redact(f"git {args[0]} in {repo} ({what})")
     limit = READ_TIMEOUT if timeout is None else timeout
     try:
-        returncode, out, err = _run(["git", "-C", str(repo), *args], limit)
+        returncode, out, err = _run(["git", "-C", str(repo), *args], limit, stdin)
     except subprocess.TimeoutExpired:
         raise GitError(f"{where} did not finish within {limit:g} s; stopped it") from None
     except OSError as exc:
@@ -179,6 +185,21 @@ def read_commits(repo: str | Path, revs: list[str] | None = None) -> list[Commit
     if len(parts) % width:
         raise GitError(f"unexpected git log output in {repo}: {len(parts)} fields")
     return [_commit_from_fields(parts[i : i + width], repo) for i in range(0, len(parts), width)]
+
+
+def read_patch_ids(repo: str | Path, revs: list[str] | None = None) -> dict[str, str]:
+    """``git patch-id --stable`` of every non-merge commit reachable from ``revs``
+    (default: all refs): equal ids mean the same change, e.g. a cherry-pick.
+    Commits without a diff (empty, or merges) get none."""
+    targets = ["--end-of-options", *revs] if revs else _ALL_REFS
+    args = ["log", "-p", "--no-merges", "--no-color", "--no-ext-diff", "--format=commit %H"]
+    diffs = _git(repo, [*args, *targets, "--"], "reading diffs for patch ids")
+    out = _git(repo, ["patch-id", "--stable"], "computing patch ids", stdin=diffs)
+    ids = {}
+    for line in _lines(out):
+        patch, _, sha = line.partition(" ")
+        ids[sha] = patch
+    return ids
 
 
 def _peel(repo: str | Path, tag_sha: str) -> str | None:

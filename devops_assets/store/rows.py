@@ -20,10 +20,12 @@ from devops_assets.domain.models import (
     BUILD_OUTCOMES,
     BUILD_STATUSES,
     DEPLOYMENT_KINDS,
+    DEPLOYMENT_STATUSES,
     Build,
     Commit,
     Deployment,
     HealthRow,
+    Incident,
     MetricValue,
     Tag,
 )
@@ -124,6 +126,7 @@ def _commit_row(c: Commit) -> dict[str, Any]:
         "subject": check.text("subject", c.subject),
         "body": check.text("body", c.body),
         "trailers": check.json_text("trailers", trailers),
+        "patch_id": check.text("patch_id", c.patch_id, nullable=True),
     }
 
 
@@ -146,6 +149,7 @@ def _commit(row: sa.Row) -> Commit:
         subject=row.subject,
         body=row.body,
         trailers=tuple((k, v) for k, v in json.loads(row.trailers)),
+        patch_id=row.patch_id,
     )
 
 
@@ -197,6 +201,7 @@ def _deployment_row(d: Deployment) -> dict[str, Any]:
         "kind": check.choice("kind", d.kind, DEPLOYMENT_KINDS),
         "author_email": check.text("author_email", d.author_email),
         "message": check.text("message", d.message),
+        "status": check.choice("status", d.status, DEPLOYMENT_STATUSES),
     }
 
 
@@ -204,11 +209,36 @@ def _deployment(row: sa.Row) -> Deployment:
     return Deployment(**row._asdict())
 
 
+def _incident_row(i: Incident) -> dict[str, Any]:
+    check = _Check("incidents", i.incident_id)
+    created = check.moment("created_at", i.created_at)
+    resolved = check.moment("resolved_at", i.resolved_at, nullable=True)
+    if resolved is not None and resolved < created:
+        raise check.fail("resolved_at", "a time at or after created_at", i.resolved_at)
+    return {
+        "incident_id": check.key_text("incident_id", i.incident_id),
+        "environment": check.key_text("environment", i.environment),
+        "created_at": created,
+        "resolved_at": resolved,
+        "deployment_id": check.text("deployment_id", i.deployment_id, nullable=True),
+        "title": check.text("title", i.title),
+    }
+
+
+def _incident(row: sa.Row) -> Incident:
+    return Incident(**row._asdict())
+
+
 def _metric_row(m: MetricValue) -> dict[str, Any]:
-    check = _Check("metric_values", (m.metric, m.environment, str(m.window_start)))
+    check = _Check(
+        "metric_values", (m.metric, m.environment, m.worker, m.grain, str(m.window_start))
+    )
     return {
         "metric": check.key_text("metric", m.metric),
         "environment": check.key_text("environment", m.environment),
+        "worker": check.text("worker", m.worker),
+        "grain": check.key_text("grain", m.grain),
+        "tier": check.text("tier", m.tier, nullable=True),
         "window_start": check.moment("window_start", m.window_start),
         "window_end": check.moment("window_end", m.window_end),
         "value": check.number("value", m.value, nullable=True),
@@ -273,12 +303,15 @@ BUILDS = RecordTable(t.BUILDS, Build, _build_row, _build, ("created_on", "build_
 DEPLOYMENTS = RecordTable(
     t.DEPLOYMENTS, Deployment, _deployment_row, _deployment, ("created_on", "deployment_id")
 )
+INCIDENTS = RecordTable(
+    t.INCIDENTS, Incident, _incident_row, _incident, ("created_at", "incident_id")
+)
 METRIC_VALUES = RecordTable(
     t.METRIC_VALUES,
     MetricValue,
     _metric_row,
     _metric,
-    ("metric", "environment", "window_start", "window_end"),
+    ("metric", "environment", "worker", "grain", "window_start", "window_end"),
 )
 PIPELINE_HEALTH = RecordTable(
     t.PIPELINE_HEALTH, HealthRow, _health_row, _health, ("metric", "environment")

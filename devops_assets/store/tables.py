@@ -67,6 +67,7 @@ COMMITS = sa.Table(
     _text("subject"),
     _text("body"),
     _text("trailers"),  # JSON list of [key, value] pairs, in message order
+    _text("patch_id", nullable=True, server_default=None),
 )
 
 # One row per tag name, peeled to the commit it names.
@@ -111,22 +112,39 @@ DEPLOYMENTS = sa.Table(
     _text("kind"),
     _text("author_email"),
     _text("message"),
+    _text("status", server_default="success"),
     sa.Index("ix_deployments_worker_env_created_on", "worker", "environment", "created_on"),
 )
 
-# One row per metric, environment and window; value NULL means nothing to measure.
+# One row per incident, as the incident feed last described it.
+INCIDENTS = sa.Table(
+    "incidents",
+    METADATA,
+    _text("incident_id", primary_key=True),
+    _text("environment"),
+    _instant("created_at"),
+    _instant("resolved_at", nullable=True),
+    _text("deployment_id", nullable=True),
+    _text("title"),
+)
+
+# One row per metric, environment, worker ("" = all), grain and period; value NULL
+# means nothing to measure. Derived: rebuilt whole when its shape changes.
 METRIC_VALUES = sa.Table(
     "metric_values",
     METADATA,
     _text("metric", primary_key=True),
     _text("environment", primary_key=True),
+    _text("worker", primary_key=True),
+    _text("grain", primary_key=True),
     sa.Column("window_start", UtcDateTime(), primary_key=True),
     sa.Column("window_end", UtcDateTime(), primary_key=True),
     sa.Column("value", sa.Float, nullable=True),
     _text("unit"),
+    _text("tier", nullable=True),
 )
 
-# The latest pipeline-health table: one row per metric and environment.
+# The latest pipeline-health table: one row per metric and environment. Derived.
 PIPELINE_HEALTH = sa.Table(
     "pipeline_health",
     METADATA,
@@ -141,3 +159,8 @@ PIPELINE_HEALTH = sa.Table(
     _instant("window_end"),
     _text("detail"),  # JSON object
 )
+
+# Tables computed from the others: a warehouse whose copy has another shape gets
+# them dropped and created again (the next run fills them); source tables are
+# only ever given missing columns that have a default.
+DERIVED = frozenset({"metric_values", "pipeline_health"})

@@ -20,10 +20,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from devops_assets.domain.models import Build, Commit, Deployment, HealthRow, MetricValue, Tag
+from devops_assets.domain.models import (
+    Build,
+    Commit,
+    Deployment,
+    HealthRow,
+    Incident,
+    MetricValue,
+    Tag,
+)
 from devops_assets.store import rows as r
 from devops_assets.store.postgres import normalize_url
-from devops_assets.store.tables import BUILDS, METADATA
+from devops_assets.store.rows import WarehouseError
+from devops_assets.store.tables import BUILDS, DERIVED, METADATA
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +85,7 @@ class Warehouse:
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_DDL_LOCK_KEY)))
+            _migrate(conn)
             for table in METADATA.sorted_tables:
                 conn.execute(CreateTable(table, if_not_exists=True))
                 for index in sorted(table.indexes, key=lambda i: i.name):
@@ -98,6 +108,10 @@ class Warehouse:
     def upsert_deployments(self, deployments: Iterable[Deployment]) -> int:
         """Store deployments by id; re-ingesting the same history changes nothing."""
         return self._upsert(r.DEPLOYMENTS, r.DEPLOYMENTS.rows(deployments))
+
+    def upsert_incidents(self, incidents: Iterable[Incident]) -> int:
+        """Store incidents by id; the feed's latest word on an incident wins."""
+        return self._upsert(r.INCIDENTS, r.INCIDENTS.rows(incidents))
 
     def replace_metric_values(self, values: Iterable[MetricValue]) -> int:
         """Store metric values by (metric, environment, window); a recomputed window
@@ -170,6 +184,9 @@ class Warehouse:
         table = r.DEPLOYMENTS.table
         return self._read(r.DEPLOYMENTS, *_equal(table, worker=worker, environment=environment))
 
+    def incidents(self) -> list[Incident]:
+        return self._read(r.INCIDENTS)
+
     def metric_values(self) -> list[MetricValue]:
         return self._read(r.METRIC_VALUES)
 
@@ -220,6 +237,40 @@ class Warehouse:
         query = sa.select(spec.table).where(*where).order_by(*order)
         with self.engine.connect() as conn:
             return [spec.from_row(row) for row in conn.execute(query)]
+
+
+def _migrate(conn: sa.Connection) -> None:
+    """Bring tables an older release created to today's shape: derived tables
+    whose columns differ are dropped (``create_all`` makes them again, the next
+    run refills them); a source table gets each missing column that has a
+    default. Anything else is refused, naming the table and column."""
+    inspector = sa.inspect(conn)
+    existing = set(inspector.get_table_names())
+    for table in METADATA.sorted_tables:
+        if table.name not in existing:
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        want = {c.name for c in table.columns}
+        if have == want:
+            continue
+        if table.name in DERIVED:
+            table.drop(conn)
+            continue
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not (column.nullable or column.server_default is not None):
+                raise WarehouseError(
+                    table.name, "(schema)", column.name, "a column this warehouse lacks"
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            default = ""
+            if column.server_default is not None:
+                default = f" DEFAULT '{column.server_default.arg}'"
+            null = "" if column.nullable else " NOT NULL"
+            conn.exec_driver_sql(
+                f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{null}{default}'
+            )
 
 
 def _equal(table: sa.Table, **values: str | None) -> list[sa.ColumnElement[bool]]:

@@ -1,0 +1,426 @@
+"""The metric engine: every metric of every environment (and worker) over every period.
+
+One call measures a whole history: the commit graph is walked once per
+environment, each deployment's outcome is decided once, and each period is a
+pair of binary searches into time-sorted arrays, so adding day, week and month
+buckets costs little. Definitions: docs/metrics.md; the names are in ``METRICS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from devops_assets.domain.failures import Outcome, classify, effective_kind, reverted_shas
+from devops_assets.domain.lineage import Claims, CommitGraph, claim, deployment_order
+from devops_assets.domain.models import Build, Deployment, Incident, MetricValue
+from devops_assets.domain.periods import Period
+from devops_assets.domain.settings import MetricSettings
+from devops_assets.domain.tiers import tier
+from devops_assets.domain.units import METRIC_UNITS
+
+DELIVERY = (
+    "deployment_count",
+    "deployment_frequency",
+    "deployment_days_per_week",
+    "time_between_deployments_p50",
+    "lead_time_p50",
+    "lead_time_p90",
+    "lead_time_mean",
+    "change_failure_rate",
+    "failed_deployment_recovery_time_p50",
+    "failed_deployment_recovery_time_p90",
+    "failed_deployment_recovery_time_mean",
+    "rework_rate",
+    "rollback_rate",
+)
+RESTORE = ("time_to_restore_p50", "time_to_restore_p90", "time_to_restore_mean")
+BUILD = ("build_success_rate", "build_duration_p50", "build_duration_p90", "build_duration_mean")
+METRICS = DELIVERY + RESTORE + BUILD
+RATED = {"success": 1, "fail": 0}
+
+
+@dataclass(frozen=True)
+class BuildArrays:
+    """Finished builds as arrays: stop time (epoch s), outcome (1 success, 0 fail,
+    -1 neither: cancelled, skipped, terminated) and duration (s, NaN unknown)."""
+
+    stopped: np.ndarray
+    outcome: np.ndarray
+    duration: np.ndarray
+
+    @classmethod
+    def from_builds(cls, builds: Iterable[Build]) -> BuildArrays:
+        done = [b for b in builds if b.finished and b.stopped_on is not None]
+        durations = [b.duration_seconds for b in done]
+        return cls.sorted(
+            np.array([b.stopped_on.timestamp() for b in done], dtype=np.float64),
+            np.array([RATED.get(b.outcome, -1) for b in done], dtype=np.int8),
+            np.array([np.nan if d is None else d for d in durations], dtype=np.float64),
+        )
+
+    @classmethod
+    def sorted(cls, stopped: np.ndarray, outcome: np.ndarray, duration: np.ndarray):
+        order = np.argsort(stopped, kind="stable")
+        return cls(stopped[order], outcome[order], duration[order])
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything measured: the commit graph, deployments of every environment
+    (any status), incidents, and finished builds grouped by environment."""
+
+    graph: CommitGraph
+    deployments: Sequence[Deployment]
+    incidents: Sequence[Incident] = ()
+    builds: Mapping[str, BuildArrays] = field(default_factory=dict)
+
+
+def deployed(deployments: Iterable[Deployment], environment: str) -> list[Deployment]:
+    """The environment's deployments that served traffic, in time order, a retry
+    or a further rollout step of the commit (or version) a worker already runs
+    folded into the first one. Rollbacks are never folded."""
+    kept: list[Deployment] = []
+    running: dict[str, str | None] = {}
+    for d in deployment_order(x for x in deployments if x.environment == environment):
+        if d.status != "success":
+            continue
+        key = d.commit_sha or d.version_id
+        if d.kind != "rollback" and running.get(d.worker) == key:
+            continue
+        running[d.worker] = key
+        kept.append(d)
+    return kept
+
+
+def measure(
+    history: History,
+    settings: MetricSettings,
+    periods: Sequence[Period],
+    as_of: datetime | None = None,
+) -> list[MetricValue]:
+    """Every metric for every environment (and every worker of an environment
+    served by several) over every period. Nothing at or after ``as_of`` is seen:
+    an incident resolved later is still open."""
+    deployments = [d for d in history.deployments if as_of is None or d.created_on < as_of]
+    incidents = [i for i in history.incidents if as_of is None or i.created_at < as_of]
+    if as_of is not None:
+        incidents = [_open_at(i, as_of) for i in incidents]
+    environments = sorted(
+        {d.environment for d in deployments}
+        | {i.environment for i in incidents}
+        | set(history.builds)
+    )
+    cut = None if as_of is None else as_of.timestamp()
+    values: list[MetricValue] = []
+    for env in environments:
+        scopes = _delivery_scopes(history.graph, deployments, incidents, env, settings)
+        builds = history.builds.get(env)
+        if builds is not None and cut is not None:
+            keep = builds.stopped < cut
+            builds = BuildArrays(builds.stopped[keep], builds.outcome[keep], builds.duration[keep])
+        for period in periods:
+            for worker, scope in scopes.items():
+                values += _delivery_values(scope, env, worker, period, settings)
+            if builds is not None:
+                values += _build_values(builds, env, period)
+    return values
+
+
+def _open_at(incident: Incident, as_of: datetime) -> Incident:
+    if incident.resolved_at is not None and incident.resolved_at >= as_of:
+        return Incident(
+            incident.incident_id,
+            incident.environment,
+            incident.created_at,
+            None,
+            incident.deployment_id,
+            incident.title,
+        )
+    return incident
+
+
+@dataclass
+class _Scope:
+    """Time-sorted arrays of one environment (or one worker of it)."""
+
+    times: np.ndarray
+    days: np.ndarray  # local calendar day number of each deployment
+    gaps: np.ndarray  # seconds since the previous deployment (NaN for the first)
+    failed: np.ndarray
+    unplanned: np.ndarray
+    rollback: np.ndarray
+    recovery: np.ndarray  # seconds to recovery of a failed deployment; NaN otherwise/open
+    lead_at: np.ndarray  # deployment time of each change, sorted
+    lead: np.ndarray  # lead time of each change (s)
+    restored_at: np.ndarray | None  # resolution time of each resolved incident, sorted
+    restore: np.ndarray | None
+
+
+def _delivery_scopes(
+    graph: CommitGraph,
+    deployments: Sequence[Deployment],
+    incidents: Sequence[Incident],
+    env: str,
+    settings: MetricSettings,
+) -> dict[str, _Scope]:
+    mine = deployed(deployments, env)
+    env_incidents = [i for i in incidents if i.environment == env]
+    if not mine and not env_incidents:
+        return {}
+    heads = [graph.index.get(d.commit_sha) if d.commit_sha else None for d in mine]
+    claims = claim(graph, heads)
+    outcomes = classify(mine, env_incidents, settings, _reverts(graph, claims))
+    times = np.array([d.created_on.timestamp() for d in mine], dtype=np.float64)
+    units_at, units_lead, units_shipped = _lead_units(graph, claims, times, settings)
+    restored_at, restore = _restores(env_incidents)
+    workers = np.array([d.worker for d in mine], dtype=object)
+    days = _local_days(times, settings)
+    scopes = {"": _scope(mine, outcomes, times, days, units_at, units_lead, None, settings)}
+    scopes[""].restored_at, scopes[""].restore = restored_at, restore
+    names = sorted(set(workers.tolist()))
+    if len(names) > 1:
+        unit_workers = workers[units_shipped]
+        for name in names:
+            scopes[name] = _scope(
+                mine,
+                outcomes,
+                times,
+                days,
+                units_at,
+                units_lead,
+                (workers, unit_workers, name),
+                settings,
+            )
+    return scopes
+
+
+def _scope(mine, outcomes, times, days, units_at, units_lead, pick, settings) -> _Scope:
+    kinds = [effective_kind(d, settings) for d in mine]
+    failed = np.array([o.failed for o in outcomes], dtype=bool)
+    recovery = np.array(
+        [
+            (o.recovered_at.timestamp() - t) if o.failed and o.recovered_at else np.nan
+            for o, t in zip(outcomes, times, strict=True)
+        ],
+        dtype=np.float64,
+    )
+    unplanned = np.array([bool(o.unplanned) for o in outcomes], dtype=bool)
+    rollback = np.array([k == "rollback" for k in kinds], dtype=bool)
+    if pick is not None:
+        workers, unit_workers, name = pick
+        keep = workers == name
+        times, days, failed = times[keep], days[keep], failed[keep]
+        recovery, unplanned, rollback = recovery[keep], unplanned[keep], rollback[keep]
+        units = unit_workers == name
+        units_at, units_lead = units_at[units], units_lead[units]
+    gaps = np.diff(times, prepend=np.nan)
+    return _Scope(
+        times,
+        days,
+        gaps,
+        failed,
+        unplanned,
+        rollback,
+        recovery,
+        units_at,
+        units_lead,
+        None,
+        None,
+    )
+
+
+def _reverts(graph: CommitGraph, claims: Claims) -> dict[int, list[int]]:
+    """Deployment index -> earlier deployments whose commits it reverts."""
+    found: dict[int, list[int]] = {}
+    for number in graph.revert_candidates():
+        shipped = claims.deployment[number]
+        if shipped < 0:
+            continue
+        for sha in reverted_shas(graph.message(number)):
+            target = graph.index.get(sha)
+            earlier = claims.deployment[target] if target is not None else -1
+            if 0 <= earlier < shipped and earlier not in found.get(shipped, []):
+                found.setdefault(shipped, []).append(earlier)
+    return found
+
+
+def _lead_units(
+    graph: CommitGraph, claims: Claims, times: np.ndarray, settings: MetricSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deployment time, lead time (s) and deployment index of each change, sorted
+    by deployment time.
+
+    A change is a commit, or with ``branch_start`` a first-parent commit and all
+    it brought in. The baseline deployment's changes are left out. With
+    ``cherry_picks = "patch_id"`` changes with one patch id count once, at the
+    first deployment of any of them, from the earliest start among them.
+    """
+    order = np.asarray(claims.order, dtype=np.int64)
+    if order.size == 0:
+        return np.empty(0), np.empty(0), np.empty(0, dtype=np.int64)
+    shipped = np.asarray(claims.deployment, dtype=np.int64)[order]
+    if settings.lead_time_start == "branch_start":
+        via = np.asarray(claims.via, dtype=np.int64)[order]
+        starts = np.full(len(graph), np.inf)
+        np.minimum.at(starts, via, graph.times("author_time")[order])
+        heads = order[via == order]
+        start = starts[heads]
+        shipped = np.asarray(claims.deployment, dtype=np.int64)[heads]
+        order = heads
+    else:
+        start = graph.times(settings.lead_time_start)[order]
+    if settings.cherry_picks == "patch_id":
+        order, shipped, start = _fold_cherry_picks(graph, order, shipped, start)
+    keep = shipped != (-1 if claims.baseline is None else claims.baseline)
+    shipped = shipped[keep]
+    deployed_at = times[shipped]
+    lead = deployed_at - start[keep]
+    by_time = np.argsort(deployed_at, kind="stable")
+    return deployed_at[by_time], lead[by_time], shipped[by_time]
+
+
+def _fold_cherry_picks(graph: CommitGraph, order, shipped, start):
+    """Changes sharing a patch id become one: the first deployment, the earliest start."""
+    patch_ids = graph.patch_ids()
+    first: dict[str, int] = {}
+    drop = np.zeros(order.size, dtype=bool)
+    shipped, start = shipped.copy(), start.copy()
+    for position, number in enumerate(order.tolist()):
+        patch = patch_ids[number]
+        if not patch:
+            continue
+        seen = first.get(patch)
+        if seen is None:
+            first[patch] = position
+            continue
+        keeper = seen if shipped[seen] <= shipped[position] else position
+        other = position if keeper == seen else seen
+        shipped[keeper] = min(shipped[seen], shipped[position])
+        start[keeper] = min(start[seen], start[position])
+        drop[other] = True
+        first[patch] = keeper
+    keep = ~drop
+    return order[keep], shipped[keep], start[keep]
+
+
+def _restores(incidents: Sequence[Incident]) -> tuple[np.ndarray, np.ndarray]:
+    resolved = [i for i in incidents if i.resolved_at is not None]
+    at = np.array([i.resolved_at.timestamp() for i in resolved], dtype=np.float64)
+    took = np.array(
+        [(i.resolved_at - i.created_at).total_seconds() for i in resolved], dtype=np.float64
+    )
+    order = np.argsort(at, kind="stable")
+    return at[order], took[order]
+
+
+def _local_days(times: np.ndarray, settings: MetricSettings) -> np.ndarray:
+    """The calendar day (days since 1970-01-01, local) each instant falls on."""
+    if times.size == 0:
+        return np.empty(0, dtype=np.int64)
+    import pandas as pd
+
+    local = pd.to_datetime(times, unit="s", utc=True).tz_convert(settings.zone)
+    return (local.tz_localize(None).normalize().asi8 // 86_400_000_000_000).astype(np.int64)
+
+
+def _slice(times: np.ndarray, period: Period) -> slice:
+    lo, hi = np.searchsorted(times, [period.start.timestamp(), period.end.timestamp()])
+    return slice(int(lo), int(hi))
+
+
+def _stats(values: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return None, None, None
+    p50, p90 = np.percentile(values, [50, 90])
+    return float(p50), float(p90), float(values.mean())
+
+
+def _ratio(flags: np.ndarray) -> float | None:
+    return float(flags.sum()) / flags.size if flags.size else None
+
+
+def _delivery_values(
+    scope: _Scope, env: str, worker: str, period: Period, settings: MetricSettings
+) -> list[MetricValue]:
+    window = _slice(scope.times, period)
+    count = window.stop - window.start
+    weeks = period.weeks
+    gap = scope.gaps[window]
+    gap = gap[~np.isnan(gap)]
+    lead = scope.lead[_slice(scope.lead_at, period)]
+    failed = scope.failed[window]
+    recovery_p50, recovery_p90, recovery_mean = _stats(scope.recovery[window][failed])
+    lead_p50, lead_p90, lead_mean = _stats(lead)
+    figures = {
+        "deployment_count": float(count),
+        "deployment_frequency": count / weeks,
+        "deployment_days_per_week": np.unique(scope.days[window]).size / weeks,
+        "time_between_deployments_p50": float(np.median(gap)) if gap.size else None,
+        "lead_time_p50": lead_p50,
+        "lead_time_p90": lead_p90,
+        "lead_time_mean": lead_mean,
+        "change_failure_rate": _ratio(failed),
+        "failed_deployment_recovery_time_p50": recovery_p50,
+        "failed_deployment_recovery_time_p90": recovery_p90,
+        "failed_deployment_recovery_time_mean": recovery_mean,
+        "rework_rate": _ratio(scope.unplanned[window]),
+        "rollback_rate": _ratio(scope.rollback[window]),
+    }
+    if scope.restore is not None:
+        restore = scope.restore[_slice(scope.restored_at, period)]
+        figures.update(zip(RESTORE, _stats(restore), strict=True))
+    return [_value(m, v, env, worker, period, settings) for m, v in figures.items()]
+
+
+def _build_values(builds: BuildArrays, env: str, period: Period) -> list[MetricValue]:
+    window = _slice(builds.stopped, period)
+    outcome = builds.outcome[window]
+    rated = outcome[outcome >= 0]
+    p50, p90, average = _stats(builds.duration[window])
+    figures = {
+        "build_success_rate": _ratio(rated == 1),
+        "build_duration_p50": p50,
+        "build_duration_p90": p90,
+        "build_duration_mean": average,
+    }
+    return [_value(m, v, env, "", period, None) for m, v in figures.items()]
+
+
+def _value(
+    metric: str,
+    value: float | None,
+    env: str,
+    worker: str,
+    period: Period,
+    settings: MetricSettings | None,
+) -> MetricValue:
+    value = None if value is None else float(value)
+    rated = tier(metric, value, settings.tiers) if settings is not None else None
+    return MetricValue(
+        metric,
+        env,
+        period.start,
+        period.end,
+        value,
+        METRIC_UNITS[metric],
+        worker=worker,
+        grain=period.grain,
+        tier=rated,
+    )
+
+
+def outcomes_of(
+    history: History, env: str, settings: MetricSettings
+) -> tuple[list[Deployment], list[Outcome]]:
+    """Each deployment of ``env`` that served, with what became of it (for tables
+    and tests that want the reasons behind a change failure rate)."""
+    mine = deployed(history.deployments, env)
+    heads = [history.graph.index.get(d.commit_sha) if d.commit_sha else None for d in mine]
+    claims = claim(history.graph, heads)
+    incidents = [i for i in history.incidents if i.environment == env]
+    return mine, classify(mine, incidents, settings, _reverts(history.graph, claims))

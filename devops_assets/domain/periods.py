@@ -1,0 +1,72 @@
+"""The periods metrics are measured over: rolling windows and calendar buckets.
+
+Calendar days, weeks and months are those of the configured time zone, so a
+day is 23 or 25 hours long across a daylight-saving change; weeks start on the
+configured weekday. Every period is half-open ``[start, end)`` in UTC; the
+bucket that contains "now" ends at "now" (its numbers are so far).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from devops_assets.domain.settings import MetricSettings
+
+GRAINS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class Period:
+    grain: str  # "window" or one of GRAINS
+    start: datetime
+    end: datetime
+
+    @property
+    def weeks(self) -> float:
+        return (self.end - self.start).total_seconds() / (7 * 86400)
+
+
+def rolling_windows(end: datetime, days: list[int] | tuple[int, ...]) -> list[Period]:
+    """One ``[end - d days, end)`` window per length, shortest first."""
+    return [Period("window", end - timedelta(days=d), end) for d in sorted(set(days))]
+
+
+def calendar_buckets(
+    grain: str, start: datetime, end: datetime, settings: MetricSettings
+) -> list[Period]:
+    """Every calendar ``grain`` of the time zone that overlaps ``[start, end)``; the
+    first starts at its calendar boundary (possibly before ``start``), the last is
+    cut at ``end``."""
+    if grain not in GRAINS:
+        raise ValueError(f"grain: one of {', '.join(GRAINS)}, got {grain!r}")
+    zone = settings.zone
+    day = start.astimezone(zone).date()
+    if grain == "week":
+        day -= timedelta(days=(day.weekday() - settings.week_start_index) % 7)
+    elif grain == "month":
+        day = day.replace(day=1)
+    periods = []
+    while True:
+        following = _next(grain, day)
+        begin, finish = _midnight(day, settings), _midnight(following, settings)
+        if begin >= end:
+            break
+        periods.append(Period(grain, begin, min(finish, end)))
+        day = following
+    return periods
+
+
+def _next(grain: str, day: date) -> date:
+    if grain == "day":
+        return day + timedelta(days=1)
+    if grain == "week":
+        return day + timedelta(days=7)
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _midnight(day: date, settings: MetricSettings) -> datetime:
+    """The first instant of ``day`` in the zone, in UTC. A wall time skipped by a
+    daylight-saving jump is read with the offset before the jump, which lands on
+    the first instant that exists (zoneinfo's fold=0 rule)."""
+    return datetime(day.year, day.month, day.day, tzinfo=settings.zone).astimezone(UTC)
