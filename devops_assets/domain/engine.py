@@ -324,7 +324,7 @@ def _local_days(times: np.ndarray, settings: MetricSettings) -> np.ndarray:
     import pandas as pd
 
     local = pd.to_datetime(times, unit="s", utc=True).tz_convert(settings.zone)
-    return (local.tz_localize(None).normalize().asi8 // 86_400_000_000_000).astype(np.int64)
+    return local.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
 def _slice(times: np.ndarray, period: Period) -> slice:

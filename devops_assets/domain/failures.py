@@ -70,24 +70,29 @@ def classify(
     window = settings.remediation_window
     kinds = [effective_kind(d, settings) for d in deployments]
     outcomes = [Outcome() for _ in deployments]
-    standing: list[int] = []  # deployments no rollback has undone yet, oldest first
+    # Per worker: the deployments no rollback has undone yet, oldest first, and the
+    # latest one that was not a rollback (what a hotfix repairs).
+    standing: dict[str, list[int]] = {}
+    latest: dict[str, int] = {}
     for i, (deployment, kind) in enumerate(zip(deployments, kinds, strict=True)):
+        mine = standing.setdefault(deployment.worker, [])
         if kind == "rollback":
             outcomes[i].unplanned.add("rollback")
-            for undone in _undone_by(deployment, deployments, standing):
+            for undone in _undone_by(deployment, deployments, mine):
                 if "rollback" in sources:
                     outcomes[undone].causes.add("rollback")
             continue
         if kind == "hotfix":
             outcomes[i].unplanned.add("hotfix")
-            repaired = _previous_non_rollback(i, kinds)
+            repaired = latest.get(deployment.worker)
             if (
                 "hotfix" in sources
                 and repaired is not None
                 and deployment.created_on - deployments[repaired].created_on <= window
             ):
                 outcomes[repaired].causes.add("hotfix")
-        standing.append(i)
+        mine.append(i)
+        latest[deployment.worker] = i
     for i, earlier in (reverts or {}).items():
         outcomes[i].unplanned.add("revert")
         for e in earlier:
@@ -114,13 +119,6 @@ def _undone_by(
             del standing[depth + 1 :]
             return undone
     return [standing.pop()] if standing else []
-
-
-def _previous_non_rollback(i: int, kinds: Sequence[str]) -> int | None:
-    for j in range(i - 1, -1, -1):
-        if kinds[j] != "rollback":
-            return j
-    return None
 
 
 def _attach_incidents(
