@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -98,7 +99,17 @@ def dags_with_deployments(draw):
     for index in range(size):
         pool = st.sampled_from(range(index)) if index else st.nothing()
         parents = draw(st.lists(pool, max_size=3 if index else 0, unique=True))
-        commits.append(make_commit(str(index), *map(str, parents)))
+        authored, committed = draw(st.integers(-50, 50)), draw(st.integers(-50, 50))
+        commits.append(
+            Commit(
+                str(index),
+                tuple(map(str, parents)),
+                T0 + timedelta(hours=authored),
+                T0 + timedelta(hours=committed),
+                "dev@example.invalid",
+                f"change {index}",
+            )
+        )
     targets = st.tuples(st.integers(0, 50), st.integers(0, size - 1))
     picks = draw(st.lists(targets, max_size=10))
     deployments = [deploy(f"dep{i}", str(sha), hours) for i, (hours, sha) in enumerate(picks)]
@@ -133,3 +144,63 @@ def test_attribution_matches_a_brute_force_ancestry_check(case):
         sha: lineage.deployments[i].deployment_id for sha, i in lineage.first_deployment.items()
     }
     assert found == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(dags_with_deployments())
+def test_each_commit_is_brought_by_the_first_parent_commit_that_merged_it(case):
+    """``brought_by[c]`` lies on the deployed first-parent line, holds ``c`` in its
+    ancestry, and its own first parent does not (so that commit's landing brought c)."""
+    commits, deployments = case
+    parents = {c.sha: c.parents for c in commits}
+    lineage = attribute_commits(commits, deployments)
+    for sha, index in lineage.first_deployment.items():
+        head = lineage.deployments[index].commit_sha
+        line, current = [], head
+        while current is not None:
+            line.append(current)
+            current = parents[current][0] if parents[current] else None
+        bringer = lineage.brought_by[sha]
+        assert bringer in line, (sha, bringer, line)
+        assert sha in ancestors_of(bringer, parents)
+        first_parent = parents[bringer][0] if parents[bringer] else None
+        assert first_parent is None or sha not in ancestors_of(first_parent, parents)
+
+
+@settings(max_examples=200, deadline=None)
+@given(dags_with_deployments(), st.sampled_from(["author_time", "commit_time", "branch_start"]))
+def test_every_lead_time_is_a_deployed_change_measured_once(case, start):
+    """Whatever the start point, the engine's lead times are exactly: for each change
+    (a commit, or a first-parent commit with what it brought), its first deployment's
+    time minus its start, for every change not shipped by the baseline."""
+    from devops_assets.domain.engine import History, measure
+    from devops_assets.domain.lineage import CommitGraph
+    from devops_assets.domain.periods import Period
+    from devops_assets.domain.settings import MetricSettings
+
+    commits, deployments = case
+    settings = MetricSettings(lead_time_start=start, cherry_picks="off")
+    period = Period("window", T0 - timedelta(days=30), T0 + timedelta(days=30))
+    measured = measure(History(CommitGraph(commits), deployments), settings, [period])
+    got = {v.metric: v.value for v in measured if v.worker == ""}
+
+    lineage = attribute_commits(commits, [d for d in deployments if d.status == "success"])
+    by_sha = {c.sha: c for c in commits}
+    served = {}  # first deployment of each sha, skipping retries folded by the engine
+    expected = []
+    for sha, index in lineage.first_deployment.items():
+        if index == lineage.baseline:
+            continue
+        served[sha] = lineage.deployments[index].created_on
+    if start == "branch_start":
+        for head in {lineage.brought_by[s] for s in served}:
+            brought = [s for s in served if lineage.brought_by[s] == head]
+            begin = min(by_sha[s].author_time for s in brought)
+            expected.append((served[head] - begin).total_seconds())
+    else:
+        for sha, when in served.items():
+            expected.append((when - getattr(by_sha[sha], start)).total_seconds())
+    if expected:
+        assert got["lead_time_mean"] == pytest.approx(sum(expected) / len(expected))
+    else:
+        assert got.get("lead_time_mean") is None  # no deployment: nothing measured
