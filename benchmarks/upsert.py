@@ -54,7 +54,8 @@ def _plain_ddl(backend: Backend) -> str:
     def column(name: str) -> str:
         kind = "INTEGER" if name in _INTEGERS else "TEXT"
         kind = backend.instant_type if name in _INSTANTS else kind
-        return f"{name} {kind} NOT NULL" + (" PRIMARY KEY" if name == "sha" else "")
+        null = "" if COMMITS.c[name].nullable else " NOT NULL"
+        return f"{name} {kind}{null}" + (" PRIMARY KEY" if name == "sha" else "")
 
     return f"CREATE TABLE {PLAIN_TABLE} ({', '.join(column(name) for name in COLUMNS)})"
 

@@ -17,7 +17,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from devops_assets.config_metrics import parse_metric_settings
 from devops_assets.config_targets import COMPARATORS, Target, parse_targets
+from devops_assets.domain.settings import MetricSettings
 from devops_assets.toml_reader import ConfigError, TableReader
 
 __all__ = ["COMPARATORS", "ConfigError", "PlatformConfig", "Target", "load_config"]
@@ -66,6 +68,8 @@ class PlatformConfig:
     quality_gate: tuple[str, ...]
     targets: tuple[Target, ...]
     warehouse_url: str
+    metrics: MetricSettings
+    incidents_file: str | None  # events-format incidents (docs/events.md), if any
 
     def environment(self, name: str) -> Environment:
         for env in self.environments:
@@ -118,7 +122,15 @@ def _local_path(value: str, path: Path) -> str:
 
 def _parse(path: Path, root: TableReader) -> PlatformConfig:
     root.only(
-        "project", "cloudflare", "workers", "environments", "quality_gate", "targets", "warehouse"
+        "project",
+        "cloudflare",
+        "workers",
+        "environments",
+        "quality_gate",
+        "targets",
+        "warehouse",
+        "metrics",
+        "incidents",
     )
     project = root.table("project").only(
         "name", "repository", "timezone", "health_window_days", "as_of"
@@ -132,11 +144,14 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
             "a URL without credentials (they would show in the UI's resource config); "
             "let git find them through a credential helper",
         )
+    timezone = _timezone(project)
+    incidents = root.table("incidents", {}).only("file")
+    incidents_file = incidents.text("file", None)
     return PlatformConfig(
         path=path,
         project=project.text("name"),
         repository=repository,
-        timezone=_timezone(project),
+        timezone=timezone,
         health_window_days=_positive_int(project, "health_window_days", 30, most=3660),
         as_of=_instant(project, "as_of"),
         cloudflare=_cloudflare(root, path),
@@ -145,6 +160,8 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
         quality_gate=root.table("quality_gate").only("steps").strings("steps"),
         targets=parse_targets(root, environments),
         warehouse_url=_warehouse_url(root, path),
+        metrics=parse_metric_settings(root, timezone),
+        incidents_file=_local_path(incidents_file, path) if incidents_file else None,
     )
 
 

@@ -1,8 +1,10 @@
-"""``devops-assets report``: delivery metrics of any git repository, no credentials.
+"""``devops-assets report``: delivery metrics of any git repository or event files.
 
-Tags matching a glob (or every first-parent commit of a branch) stand for
-production deployments; the numbers come from the same domain functions the
-``dora_metrics`` asset uses. This module only wires the git source to them.
+With ``--repo``, tags matching a glob (or every first-parent commit of a
+branch) stand for production deployments. With ``--events DIR``, deployments,
+commits, incidents and builds come from files in the schema of docs/events.md.
+Either way the numbers come from the metric engine ``dora_metrics`` uses; this
+module only wires the sources to it.
 """
 
 from __future__ import annotations
@@ -12,23 +14,47 @@ import csv
 import io
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from devops_assets.config import workspace_home
+from devops_assets.domain.engine import BuildArrays, History, measure
 from devops_assets.domain.health import human
-from devops_assets.domain.metrics import delivery_metrics
-from devops_assets.domain.models import Commit, Deployment, MetricValue
+from devops_assets.domain.lineage import CommitGraph
+from devops_assets.domain.models import Build, Commit, Deployment, Incident, MetricValue
+from devops_assets.domain.periods import GRAINS, Period, calendar_buckets
+from devops_assets.domain.settings import (
+    CHERRY_PICK_MODES,
+    LEAD_TIME_STARTS,
+    TIER_TABLES,
+    WEEKDAYS,
+    MetricSettings,
+)
+from devops_assets.sources.events import EventsError, load_events
 from devops_assets.sources.git import (
     GitError,
     ensure_local,
     first_parent_chain,
     read_commits,
+    read_patch_ids,
     read_tags,
 )
 
 ENVIRONMENT = "production"
-COLUMNS = ("metric", "environment", "window_start", "window_end", "value", "unit")
+ALL_BUILDS = "all"
+COLUMNS = (
+    "metric",
+    "environment",
+    "worker",
+    "grain",
+    "window_start",
+    "window_end",
+    "value",
+    "unit",
+    "tier",
+)
 
 
 class ReportError(ValueError):
@@ -66,14 +92,32 @@ def _branch_deployments(commits: list[Commit], chain: list[str], repo) -> list[D
 
 
 def default_window(
-    commits: list[Commit], deployments: list[Deployment]
+    commits: list[Commit],
+    deployments: list[Deployment],
+    incidents: list[Incident] = (),
+    builds: list[Build] = (),
 ) -> tuple[datetime, datetime]:
-    """The whole history: the earliest author or committer time, to one second
-    after the latest commit or deployment time (so the last one is inside the
-    half-open window)."""
+    """The whole history: the earliest time of anything, to one second after the
+    latest (so the last event is inside the half-open window)."""
     times = [t for c in commits for t in (c.author_time, c.commit_time)]
     times += [d.created_on for d in deployments]
+    times += [t for i in incidents for t in (i.created_at, i.resolved_at) if t is not None]
+    times += [t for b in builds for t in (b.created_on, b.stopped_on) if t is not None]
+    if not times:
+        raise ReportError("nothing to measure: no commits, deployments, incidents or builds")
     return min(times).astimezone(UTC), max(times).astimezone(UTC) + timedelta(seconds=1)
+
+
+def report_periods(
+    start: datetime, end: datetime, by: str | None, settings: MetricSettings
+) -> list[Period]:
+    """The whole window, then (with ``by``) each calendar day, week or month of it."""
+    if not start < end:
+        raise ReportError(f"window start {start.isoformat()} is not before end {end.isoformat()}")
+    periods = [Period("window", start, end)]
+    if by is not None:
+        periods += calendar_buckets(by, start, end, settings)
+    return periods
 
 
 def measure_repository(
@@ -82,13 +126,17 @@ def measure_repository(
     deploy_branch: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    settings: MetricSettings | None = None,
+    by: str | None = None,
 ) -> list[MetricValue]:
-    """The five delivery metrics of ``repo`` for ``[since, until)``, production only.
+    """Every delivery metric of ``repo`` for ``[since, until)``, production only.
 
     Deployments are the tags matching ``deploy_tags`` (default ``v*``) or the
     first-parent commits of ``deploy_branch``. A missing bound defaults to the
-    edge of the whole history (see ``default_window``).
+    edge of the whole history (see ``default_window``). A repository has no
+    incidents: failures come from reverts alone.
     """
+    settings = settings or MetricSettings()
     if deploy_tags is not None and deploy_branch is not None:
         raise ReportError("give either deploy_tags or deploy_branch, not both")
     if deploy_branch is None:
@@ -98,11 +146,66 @@ def measure_repository(
         chain = first_parent_chain(repo, deploy_branch)
         commits = read_commits(repo, [deploy_branch])
         deployments = _branch_deployments(commits, chain, repo)
+    if settings.cherry_picks == "patch_id":
+        patch_ids = read_patch_ids(repo, [deploy_branch] if deploy_branch else None)
+        commits = [replace(c, patch_id=patch_ids.get(c.sha)) for c in commits]
     first, last = default_window(commits, deployments)
-    start, end = since or first, until or last
-    if not start < end:
-        raise ReportError(f"window start {start.isoformat()} is not before end {end.isoformat()}")
-    return delivery_metrics(commits, deployments, start, end, ENVIRONMENT)
+    periods = report_periods(since or first, until or last, by, settings)
+    history = History(CommitGraph(commits), deployments)
+    values = measure(history, settings, periods)
+    return values or _nothing(periods)
+
+
+def measure_events(
+    directory: str | Path,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    settings: MetricSettings | None = None,
+    by: str | None = None,
+    build_environments: list[tuple[str, str]] = (),
+) -> list[MetricValue]:
+    """Every metric of every environment in the event files of ``directory``.
+
+    Builds carry a branch, not an environment: ``build_environments`` maps branch
+    globs to environments (first match wins); without it every build is measured
+    under ``all``.
+    """
+    settings = settings or MetricSettings()
+    events = load_events(directory)
+    builds = list(events.builds)
+    first, last = default_window(
+        list(events.commits), list(events.deployments), list(events.incidents), builds
+    )
+    periods = report_periods(since or first, until or last, by, settings)
+    grouped: dict[str, list[Build]] = {}
+    for build in builds:
+        env = _build_environment(build.branch, build_environments)
+        if env is not None:
+            grouped.setdefault(env, []).append(build)
+    history = History(
+        CommitGraph(events.commits),
+        events.deployments,
+        events.incidents,
+        {env: BuildArrays.from_builds(found) for env, found in grouped.items()},
+    )
+    values = measure(history, settings, periods)
+    return values or _nothing(periods)
+
+
+def _build_environment(branch: str, mapping: list[tuple[str, str]]) -> str | None:
+    if not mapping:
+        return ALL_BUILDS
+    for glob, env in mapping:
+        if fnmatchcase(branch, glob):
+            return env
+    return None
+
+
+def _nothing(periods: list[Period]) -> list[MetricValue]:
+    raise ReportError(
+        f"nothing was deployed, built or opened between {periods[0].start.isoformat()} "
+        f"and {periods[0].end.isoformat()}"
+    )
 
 
 def _rows(values: list[MetricValue]) -> list[dict]:
@@ -110,10 +213,13 @@ def _rows(values: list[MetricValue]) -> list[dict]:
         {
             "metric": v.metric,
             "environment": v.environment,
+            "worker": v.worker,
+            "grain": v.grain,
             "window_start": v.window_start.isoformat(),
             "window_end": v.window_end.isoformat(),
             "value": _number(v),
             "unit": v.unit,
+            "tier": v.tier,
         }
         for v in values
     ]
@@ -129,7 +235,8 @@ def _number(v: MetricValue) -> float | int | None:
 
 
 def render(values: list[MetricValue], fmt: str) -> str:
-    """The metrics as ``json``, ``csv`` or a ``table`` for people."""
+    """The metrics as ``json``, ``csv`` or a ``table`` for people (one block per
+    environment, worker and period, the DORA tier beside the value)."""
     if fmt == "json":
         return json.dumps({"metrics": _rows(values)}, indent=2)
     if fmt == "csv":
@@ -139,10 +246,17 @@ def render(values: list[MetricValue], fmt: str) -> str:
         writer.writerows(_rows(values))
         return out.getvalue().rstrip("\n")
     width = max(len(v.metric) for v in values)
-    head = values[0]
-    start, end = (t.astimezone(UTC).isoformat() for t in (head.window_start, head.window_end))
-    lines = [f"{ENVIRONMENT}, {start} → {end}"]
-    lines += [f"{v.metric:<{width}}  {human(v.value, v.unit)}" for v in values]
+    blocks: dict[tuple, list[MetricValue]] = {}
+    for v in values:
+        blocks.setdefault((v.environment, v.worker, v.window_start, v.window_end), []).append(v)
+    lines: list[str] = []
+    for (env, worker, start, end), block in blocks.items():
+        scope = f"{env} ({worker})" if worker else env
+        span = " → ".join(t.astimezone(UTC).isoformat() for t in (start, end))
+        lines += ([""] if lines else []) + [f"{scope}, {span}"]
+        for v in block:
+            tier = f"  [{v.tier}]" if v.tier else ""
+            lines.append(f"  {v.metric:<{width}}  {human(v.value, v.unit)}{tier}")
     return "\n".join(lines)
 
 
@@ -150,23 +264,57 @@ def _refuse_empty(args: argparse.Namespace) -> None:
     """An empty ``--repo`` would mean the current folder, an empty glob no tag: say so."""
     given = (
         ("--repo", args.repo),
+        ("--events", args.events),
         ("--deploy-tags", args.deploy_tags),
         ("--deploy-branch", args.deploy_branch),
     )
     for option, value in given:
         if value is not None and not value.strip():
             raise ReportError(f"{option}: must not be empty")
+    if args.events is not None and (args.deploy_tags or args.deploy_branch):
+        raise ReportError("--deploy-tags and --deploy-branch apply to --repo, not --events")
+    if args.repo is not None and args.build_env:
+        raise ReportError("--build-env applies to --events, not --repo")
+
+
+def settings_from(args: argparse.Namespace) -> MetricSettings:
+    """The engine's switches from the command line (docs/metrics.md)."""
+    try:
+        return MetricSettings(
+            timezone=args.timezone,
+            week_start=args.week_start,
+            lead_time_start=args.lead_time_start,
+            cherry_picks=args.cherry_picks,
+            tiers=args.tiers,
+        )
+    except ValueError as exc:
+        raise ReportError(f"--{str(exc).replace('_', '-')}") from None
+
+
+def _build_env(text: str) -> tuple[str, str]:
+    glob, sep, env = text.partition("=")
+    if not sep or not glob.strip() or not env.strip():
+        raise argparse.ArgumentTypeError(f"expected BRANCH_GLOB=ENVIRONMENT, got {text!r}")
+    return glob.strip(), env.strip()
 
 
 def run(args: argparse.Namespace) -> int:
     """Measure, print; exit code 2 with one line on stderr for bad input."""
     try:
         _refuse_empty(args)
+        settings = settings_from(args)
         since = parse_time(args.since, "--since") if args.since else None
         until = parse_time(args.until, "--until") if args.until else None
-        repo = ensure_local(args.repo, workspace_home() / "git-cache")
-        values = measure_repository(repo, args.deploy_tags, args.deploy_branch, since, until)
-    except (ReportError, GitError) as exc:
+        if args.events is not None:
+            values = measure_events(
+                args.events, since, until, settings, args.by, args.build_env or []
+            )
+        else:
+            repo = ensure_local(args.repo, workspace_home() / "git-cache")
+            values = measure_repository(
+                repo, args.deploy_tags, args.deploy_branch, since, until, settings, args.by
+            )
+    except (ReportError, GitError, EventsError) as exc:
         print(f"devops-assets report: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         return 2
     print(render(values, args.format))
@@ -177,28 +325,64 @@ def add_parser(subparsers) -> None:
     """Add the ``report`` subcommand; sets ``args.run``."""
     parser = subparsers.add_parser(
         "report",
-        help="delivery metrics (deployments, lead time) of a git repository",
-        description="Delivery metrics of any git repository, with no credentials: tags (or "
-        "the first-parent commits of a branch) are the production deployments. "
-        "Definitions: docs/metrics.md.",
+        help="DORA metrics of a git repository or of event files",
+        description="Delivery metrics with no credentials: of a git repository (tags, or the "
+        "first-parent commits of a branch, are the production deployments) or of event files "
+        "(deployments, commits, incidents, builds; docs/events.md). Definitions: "
+        "docs/metrics.md.",
     )
-    parser.add_argument("--repo", required=True, help="git repository path or clone URL")
-    source = parser.add_mutually_exclusive_group()
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--repo", help="git repository path or clone URL")
     source.add_argument(
-        "--deploy-tags", metavar="GLOB", help="tags that are deployments (default: v*)"
+        "--events",
+        metavar="DIR",
+        help="folder with deployments.csv|json and optionally commits, incidents, builds",
     )
-    source.add_argument(
+    deploys = parser.add_mutually_exclusive_group()
+    deploys.add_argument(
+        "--deploy-tags", metavar="GLOB", help="with --repo: tags that are deployments (default: v*)"
+    )
+    deploys.add_argument(
         "--deploy-branch",
         metavar="NAME",
-        help="every first-parent commit of this branch is a deployment, at its committer time",
+        help="with --repo: every first-parent commit of this branch is a deployment, at its "
+        "committer time",
     )
     parser.add_argument(
-        "--since", metavar="ISO", help="window start, included (default: the earliest commit)"
+        "--build-env",
+        metavar="GLOB=ENV",
+        type=_build_env,
+        action="append",
+        help="with --events: builds of branches matching GLOB belong to ENV (repeatable; "
+        "default: every build under 'all')",
+    )
+    parser.add_argument(
+        "--since", metavar="ISO", help="window start, included (default: the earliest event)"
     )
     parser.add_argument(
         "--until",
         metavar="ISO",
-        help="window end, excluded (default: just after the latest commit or deployment)",
+        help="window end, excluded (default: just after the latest event)",
+    )
+    parser.add_argument(
+        "--by", choices=GRAINS, help="also measure each calendar day, week or month of the window"
+    )
+    parser.add_argument("--timezone", default="UTC", help="IANA zone of days (default: UTC)")
+    parser.add_argument("--week-start", choices=WEEKDAYS, default="monday")
+    parser.add_argument(
+        "--lead-time-start",
+        choices=LEAD_TIME_STARTS,
+        default="author_time",
+        help="where a change's lead time starts (default: author_time)",
+    )
+    parser.add_argument(
+        "--cherry-picks",
+        choices=CHERRY_PICK_MODES,
+        default="patch_id",
+        help="count commits with one patch id as one change (default: patch_id)",
+    )
+    parser.add_argument(
+        "--tiers", choices=TIER_TABLES, default="2023", help="DORA report of the tier labels"
     )
     parser.add_argument(
         "--format",

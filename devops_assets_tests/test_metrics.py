@@ -182,3 +182,13 @@ def test_mean_of_nothing_is_none():
 
 def test_lineage_of_the_hand_worked_graph():
     lineage = attribute_commits(COMMITS, [d for d in DEPLOYMENTS if d.environment == "production"])
+    changesets = {
+        d.deployment_id: set(s)
+        for d, s in zip(lineage.deployments, lineage.changesets, strict=True)
+    }
+    expected = {"d0": {"a"}, "d1": {"b", "c"}, "d2": {"d", "e", "m"}, "d2-retry": set()}
+    assert changesets == {**expected, "d3": {"g"}}
+    assert lineage.deployment_of("m").deployment_id == "d2"
+    assert lineage.deployment_of("g").deployment_id == "d3"
+    assert lineage.deployment_of("zzz") is None
+    assert lineage.baseline == 0

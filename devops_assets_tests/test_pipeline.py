@@ -13,12 +13,21 @@ from devops_assets.config import DEMO_CONFIG, load_config
 from devops_assets.defs import build_definitions
 from devops_assets_tests.pipeline_fixtures import QUIET, open_pipeline
 
-TABLES = ("commits", "tags", "builds", "deployments", "metric_values", "pipeline_health")
+TABLES = (
+    "commits",
+    "tags",
+    "builds",
+    "deployments",
+    "incidents",
+    "metric_values",
+    "pipeline_health",
+)
 ASSETS = (
     "git_commits",
     "git_tags",
     "workers_builds",
     "worker_deployments",
+    "incidents",
     "dora_metrics",
     "pipeline_health",
 )
@@ -73,6 +82,88 @@ def test_pipeline_health_equals_an_independent_recomputation_from_raw_events(dem
     assert set(measured) == set(expected)
     for key, value in expected.items():
         assert measured[key] == pytest.approx(value, rel=1e-9), key
+
+
+def test_failure_metrics_equal_a_recomputation_from_the_simulators_ground_truth(demo):
+    """Change failure rate, rework, recovery and restore times of production over the
+    health window, recomputed with plain loops from the simulator's own record of which
+    deployment each incident came from (the engine only sees the feed, which does not
+    say, and attributes each incident to the deployment before it)."""
+    end = demo.history.end
+    start = end - timedelta(days=demo.config.health_window_days)
+    expected = recompute_failures(demo.history, start, end)
+    measured = {
+        v.metric: v.value
+        for v in demo.warehouse.metric_values()
+        if v.environment == "production"
+        and v.grain == "window"
+        and (v.window_start, v.window_end) == (start, end)
+    }
+    assert expected["failed"] > 0 and expected["incidents"] > 0  # the demo has both
+    for metric in (
+        "change_failure_rate",
+        "rework_rate",
+        "failed_deployment_recovery_time_p50",
+        "time_to_restore_p50",
+        "time_to_restore_mean",
+    ):
+        assert measured[metric] == pytest.approx(expected[metric], rel=1e-9), metric
+
+
+def recompute_failures(history, start, end) -> dict[str, float]:
+    served = []
+    for d in sorted(
+        (d for d in history.deployments if d["environment"] == "production"),
+        key=lambda d: (d["created_on"], d["id"]),
+    ):
+        retry = served and d["kind"] != "rollback" and served[-1]["commit_sha"] == d["commit_sha"]
+        if not retry:
+            served.append(d)
+    incidents = [i for i in history.incidents if i["environment"] == "production"]
+    by_id = {d["id"]: n for n, d in enumerate(served)}
+    failed: dict[int, list] = {}
+    for incident in incidents:
+        failed.setdefault(by_id[incident["deployment_id"]], []).append(incident)
+    for n, d in enumerate(served):
+        if d["kind"] == "rollback":
+            failed.setdefault(n - 1, [])
+        hotfix = "hotfix" in (d.get("message") or "").lower()
+        if hotfix and d["created_on"] - served[n - 1]["created_on"] <= timedelta(hours=24):
+            failed.setdefault(n - 1 if served[n - 1]["kind"] != "rollback" else n - 2, [])
+    window = [n for n, d in enumerate(served) if start <= d["created_on"] < end]
+    recoveries = []
+    for n in window:
+        if n not in failed:
+            continue
+        healthy = next((m for m in range(n + 1, len(served)) if m not in failed), None)
+        ends = [served[healthy]["created_on"]] if healthy is not None else []
+        ends += [i["resolved_at"] for i in failed[n] if i["resolved_at"]]
+        if ends:
+            recoveries.append((min(ends) - served[n]["created_on"]).total_seconds())
+
+    def unplanned(d) -> bool:
+        during = any(
+            i["opened_at"] <= d["created_on"]
+            and (i["resolved_at"] is None or d["created_on"] <= i["resolved_at"])
+            for i in incidents
+        )
+        hotfix = "hotfix" in (d.get("message") or "").lower()
+        return d["kind"] == "rollback" or hotfix or during
+
+    restored = [
+        (i["resolved_at"] - i["opened_at"]).total_seconds()
+        for i in incidents
+        if i["resolved_at"] and start <= i["resolved_at"] < end
+    ]
+    return {
+        "failed": sum(n in failed for n in window),
+        "incidents": len(restored),
+        "change_failure_rate": sum(n in failed for n in window) / len(window),
+        "rework_rate": sum(unplanned(served[n]) for n in window) / len(window),
+        "failed_deployment_recovery_time_p50": statistics.median(recoveries),
+        "time_to_restore_p50": statistics.median(restored),
+        "time_to_restore_mean": statistics.mean(restored),
+    }
 
 
 def recompute_health(history, days: int) -> dict[tuple[str, str], float | None]:

@@ -70,6 +70,9 @@ def test_default_window_is_the_whole_history(capsys, repo):
         "window_end": "2024-01-06T01:00:01+00:00",
         "value": 24 * HOUR,
         "unit": "seconds",
+        "worker": "",
+        "grain": "window",
+        "tier": "high",  # 2023 table: a day or more, under a week
     }
     assert rows["lead_time_p90"]["value"] == pytest.approx(43.2 * HOUR)
     assert rows["lead_time_mean"]["value"] == 28 * HOUR
@@ -105,13 +108,16 @@ def test_table_uses_human_units(capsys, repo):
     assert code == 0
     assert lines[0] == "production, 2024-01-01T00:00:00+00:00 → 2024-01-06T01:00:01+00:00"
     # v0.2.0 is now the baseline, leaving c4's 12 h; 2 deployments / (435,601 s / 604,800 s).
-    assert [line.split() for line in lines[1:]] == [
-        ["deployment_count", "2"],
-        ["deployment_frequency", "2.78/week"],
-        ["lead_time_p50", "12.0", "h"],
-        ["lead_time_p90", "12.0", "h"],
-        ["lead_time_mean", "12.0", "h"],
-    ]
+    shown = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert shown["deployment_count"] == ["2"]
+    assert shown["deployment_frequency"] == ["2.78/week", "[high]"]
+    assert shown["lead_time_p50"] == ["12.0", "h", "[elite]"]
+    assert shown["lead_time_p90"] == ["12.0", "h"]
+    assert shown["lead_time_mean"] == ["12.0", "h"]
+    # No incidents or failures in a tag history: no recovery, nothing failed.
+    assert shown["change_failure_rate"] == ["0.0", "%", "[elite]"]
+    assert shown["failed_deployment_recovery_time_p50"] == ["—"]
+    assert shown["time_to_restore_p50"] == ["—"]  # no incidents: nothing to measure
 
 
 def test_csv_has_the_json_columns(capsys, repo):
@@ -120,13 +126,12 @@ def test_csv_has_the_json_columns(capsys, repo):
     )
     lines = out.splitlines()
     assert code == 0
-    assert lines[0] == "metric,environment,window_start,window_end,value,unit"
-    assert lines[1] == (
-        "deployment_count,production,2024-01-05T00:00:00+00:00,2024-01-06T01:00:01+00:00,1,count"
-    )
-    assert lines[3] == (
-        "lead_time_p50,production,2024-01-05T00:00:00+00:00,2024-01-06T01:00:01+00:00,43200.0,seconds"
-    )
+    assert lines[0] == "metric,environment,worker,grain,window_start,window_end,value,unit,tier"
+    window = "2024-01-05T00:00:00+00:00,2024-01-06T01:00:01+00:00"
+    assert lines[1] == f"deployment_count,production,,window,{window},1,count,"
+    rows = {line.split(",")[0]: line for line in lines[1:]}
+    lead = f"lead_time_p50,production,,window,{window},43200.0,seconds,elite"
+    assert rows["lead_time_p50"] == lead
 
 
 @pytest.mark.parametrize(

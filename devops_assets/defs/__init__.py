@@ -8,6 +8,7 @@ from devops_assets.config import PlatformConfig, load_config
 from devops_assets.defs.ingest.assets import (
     git_commits,
     git_tags,
+    incidents,
     worker_deployments,
     workers_builds,
 )
@@ -47,6 +48,7 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
             git_tags,
             workers_builds,
             worker_deployments,
+            incidents,
             dora_metrics,
             pipeline_health,
         ],

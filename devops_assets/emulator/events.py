@@ -87,6 +87,7 @@ def deployment_event(d: SimDeployment, shas: dict[int, str], number: int) -> dic
         "version_number": number,
         "commit_sha": shas[d.mark],
         "kind": d.kind,
+        "message": d.message,
     }
 
 

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_END = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 EVENTS_FILE = "events.json"
+# The team's incident feed in the bring-your-own-events format (docs/events.md).
+INCIDENTS_FILE = "incidents.json"
 META_FILE = "meta.json"
 REPO_MARKER = "devops-assets-simulated"
 GENERATOR_FILES = (
@@ -145,6 +147,17 @@ def _save_events(history: SimulatedHistory) -> None:
     body = {name: [to_json(e) for e in getattr(history, name)] for name in LISTS}
     where = {"repo": str(history.repo), "end": history.end.isoformat()}
     _write(history.state_dir / EVENTS_FILE, {**where, **body})
+    feed = [
+        {
+            "id": i["id"],
+            "environment": i["environment"],
+            "created_at": i["opened_at"].isoformat(),
+            "resolved_at": i["resolved_at"].isoformat() if i["resolved_at"] else "",
+            "title": i["title"],
+        }  # like a real status feed it does not know the deployment: the engine finds it
+        for i in history.incidents
+    ]
+    _write(history.state_dir / INCIDENTS_FILE, feed)
 
 
 def _state_dir(config: PlatformConfig) -> Path:

@@ -4,6 +4,7 @@ Each asset writes its table with idempotent upserts, so materializing it again
 changes nothing unless the outside system changed.
 """
 
+from dataclasses import replace
 from datetime import timedelta
 
 import dagster as dg
@@ -17,6 +18,7 @@ from devops_assets.defs.resources import (
 from devops_assets.domain.models import Build
 from devops_assets.sources import git
 from devops_assets.sources.cloudflare import CloudflareError
+from devops_assets.sources.events import read_incidents
 
 OWNERS = ["team:platform"]
 BUILDS_LOOKBACK = timedelta(hours=1)
@@ -29,14 +31,21 @@ BUILDS_LOOKBACK = timedelta(hours=1)
     description="Every commit reachable from the repository's branches and tags.",
 )
 def git_commits(
-    context: dg.AssetExecutionContext, git_repo: GitResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    platform: PlatformResource,
+    git_repo: GitResource,
+    warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    """One row per commit (sha): parents, author and committer time with offsets, message.
+    """One row per commit (sha): parents, author and committer time with offsets, message,
+    and (when cherry-picks are matched by patch id) the patch id of its diff.
 
     Commits never change, so a re-run only adds what was pushed since.
     """
     path = git_repo.local_path()
     commits = git.read_commits(path)
+    if platform.config.metrics.cherry_picks == "patch_id":
+        patch_ids = git.read_patch_ids(path)
+        commits = [replace(c, patch_id=patch_ids.get(c.sha)) for c in commits]
     before = warehouse.warehouse.count("commits")
     warehouse.warehouse.upsert_commits(commits)
     added = warehouse.warehouse.count("commits") - before
@@ -47,6 +56,7 @@ def git_commits(
             "commits": len(commits),
             "new_commits": added,
             "merge_commits": sum(c.is_merge for c in commits),
+            "commits_with_patch_id": sum(c.patch_id is not None for c in commits),
             "newest_commit": dg.MetadataValue.timestamp(newest) if newest else None,
         }
     )
@@ -166,3 +176,33 @@ def worker_deployments(
         metadata[f"{env}.deployments"] = len(in_env)
         metadata[f"{env}.rollbacks"] = sum(d.kind == "rollback" for d in in_env)
     return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    group_name="ingest",
+    owners=OWNERS,
+    kinds={"json", "sql"},
+    description="Incidents from the team's incident feed (a file in the events format).",
+)
+def incidents(
+    context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """One row per incident id: environment, opened, resolved (empty while open) and,
+    when the feed knows it, the deployment that caused it. The feed is
+    ``[incidents] file`` of the platform file, read whole each run; the metric
+    engine attributes incidents that name no deployment (docs/metrics.md)."""
+    feed = platform.config.incidents_file
+    if feed is None:
+        context.log.info("No [incidents] file configured: incident metrics stay empty")
+        return dg.MaterializeResult(metadata={"incidents": 0, "feed": "none configured"})
+    found = read_incidents(feed)
+    warehouse.warehouse.upsert_incidents(found)
+    still_open = [i for i in found if i.resolved_at is None]
+    context.log.info("Read %d incidents from %s; %d open", len(found), feed, len(still_open))
+    return dg.MaterializeResult(
+        metadata={
+            "incidents": len(found),
+            "open_incidents": len(still_open),
+            "feed": dg.MetadataValue.path(feed),
+        }
+    )

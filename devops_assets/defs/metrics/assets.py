@@ -7,8 +7,8 @@ import dagster as dg
 from devops_assets.config import PlatformConfig, Target
 from devops_assets.defs.resources import PlatformResource, WarehouseResource
 from devops_assets.domain.health import evaluate_targets, human, latest_window
-from devops_assets.domain.measure import measure_environments
-from devops_assets.domain.models import HealthRow
+from devops_assets.domain.measure import measure_environments, periods_ending
+from devops_assets.domain.models import HealthRow, MetricValue
 
 OWNERS = ["team:platform"]
 ROLLING_WINDOWS_DAYS = (7, 30, 90)
@@ -20,51 +20,67 @@ def window_end(config: PlatformConfig) -> datetime:
     return config.as_of or datetime.now(UTC).replace(second=0, microsecond=0)
 
 
-def windows(config: PlatformConfig, end: datetime) -> list[tuple[datetime, datetime]]:
-    """The rolling windows measured, each ``[end - days, end)``; the health window included."""
-    days = sorted({*ROLLING_WINDOWS_DAYS, config.health_window_days})
-    return [(end - timedelta(days=d), end) for d in days]
+def window_days(config: PlatformConfig) -> list[int]:
+    """The rolling windows measured, in days; the health window included."""
+    return sorted({*ROLLING_WINDOWS_DAYS, config.health_window_days})
 
 
 @dg.asset(
     group_name="metrics",
     owners=OWNERS,
-    kinds={"pandas", "sql"},
-    deps=["git_commits", "workers_builds", "worker_deployments"],
+    kinds={"numpy", "sql"},
+    deps=["git_commits", "workers_builds", "worker_deployments", "incidents"],
     automation_condition=dg.AutomationCondition.eager(),
-    description="Deployment frequency, lead time, build health and rollback rate per environment.",
+    description="Every DORA metric and build metric per environment and worker, over rolling "
+    "windows and calendar days, weeks and months, with the DORA tier of each.",
 )
 def dora_metrics(
     context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """One row per (metric, environment, window): the value in its unit, or null when the
-    window held nothing to measure. Windows roll: 7, 30 and 90 days ending now (or at
-    the configured ``as_of``). Recomputed whole from the stored records, so a re-run
-    writes the same rows."""
+    """One row per (metric, environment, worker, grain, period): the value in its
+    unit, or null when the period held nothing to measure, and its DORA tier.
+    Windows roll (7, 30, 90 days and the health window, ending now or at the
+    configured ``as_of``); calendar days, weeks and months of the team's time zone
+    cover the longest window. Recomputed whole from the stored records, so a
+    re-run writes the same rows. Definitions: docs/metrics.md."""
     config, store = platform.config, warehouse.warehouse
     end = window_end(config)
-    measured = windows(config, end)
+    periods = periods_ending(end, window_days(config), config.metrics)
     values = measure_environments(
-        config, store.commits(), store.deployments(), store.builds(), measured
+        config,
+        config.metrics,
+        store.commits(),
+        store.deployments(),
+        store.builds(),
+        store.incidents(),
+        periods,
+        as_of=end,
     )
     store.replace_metric_values(values)
     context.log.info(
-        "Computed %d metric values over %d windows ending %s",
+        "Computed %d metric values over %d periods ending %s",
         len(values),
-        len(measured),
+        len(periods),
         end.isoformat(),
     )
-
     start = end - timedelta(days=config.health_window_days)
-    in_health = [v for v in values if (v.window_start, v.window_end) == (start, end)]
+    in_health = [
+        v for v in values if (v.window_start, v.window_end) == (start, end) and v.grain == "window"
+    ]
     metadata: dict[str, object] = {
-        f"{v.environment}/{v.metric}": int(v.value) if v.unit == "count" else float(v.value)
+        _metadata_key(v): int(v.value) if v.unit == "count" else float(v.value)
         for v in in_health
         if v.value is not None
     }
     metadata["window_days"] = config.health_window_days
-    metadata["summary"] = dg.MetadataValue.md(_metrics_markdown(in_health))
+    metadata["tier_table"] = f"DORA {config.metrics.tiers}"
+    metadata["summary"] = dg.MetadataValue.md(_metrics_markdown(in_health, config.metrics.tiers))
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _metadata_key(v: MetricValue) -> str:
+    scope = f"{v.environment}/{v.worker}" if v.worker else v.environment
+    return f"{scope}/{v.metric}"
 
 
 def check_name(target: Target) -> str:
@@ -75,10 +91,19 @@ def _target_text(target: Target) -> str:
     return f"{target.metric} {target.comparator} {human(target.value, target.unit)}"
 
 
-def _metrics_markdown(values) -> str:
-    lines = ["| metric | environment | value |", "| --- | --- | --- |"]
-    for v in sorted(values, key=lambda v: (v.environment, v.metric)):
-        lines.append(f"| {v.metric} | {v.environment} | {human(v.value, v.unit)} |")
+TIER_MARK = {"elite": "🟢 elite", "high": "🔵 high", "medium": "🟡 medium", "low": "🔴 low"}
+
+
+def _metrics_markdown(values: list[MetricValue], table: str) -> str:
+    """Environment by environment, every metric with its DORA tier where it has one."""
+    lines = [
+        f"| environment | metric | value | DORA {table} tier |",
+        "| --- | --- | --- | --- |",
+    ]
+    for v in sorted(values, key=lambda v: (v.environment, v.worker, v.metric)):
+        scope = f"{v.environment} ({v.worker})" if v.worker else v.environment
+        tier = TIER_MARK.get(v.tier, "") if v.tier else ""
+        lines.append(f"| {scope} | {v.metric} | {human(v.value, v.unit)} | {tier} |")
     return "\n".join(lines)
 
 
