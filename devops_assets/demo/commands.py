@@ -92,7 +92,7 @@ def run_demo(args) -> int:
     import dagster as dg
 
     from devops_assets.defs import build_definitions
-    from devops_assets.domain.health import render_table
+    from devops_assets.domain.health import render_dora, render_table
     from devops_assets.store.warehouse import Warehouse
 
     config = load_config()
@@ -119,6 +119,8 @@ def run_demo(args) -> int:
         f"\nPipeline health of {config.project}, {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
     )
     print(render_table(rows))
+    print(f"\nDORA metrics of production over the same window (tiers: DORA {config.metrics.tiers})")
+    print(render_dora(Warehouse(config.warehouse_url).metric_values(), "production", start, end))
     database = os.environ["DAGSTER_PG_DB"]
     print(f"\nrun {result.run_id} stored in PostgreSQL ({database}); `make dev` shows it")
     return 0

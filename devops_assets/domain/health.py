@@ -35,6 +35,7 @@ def evaluate_targets(
     for target in targets:
         measured = by_key.get((target.metric, target.environment))
         value = measured.value if measured else None
+        tier = measured.tier if measured else None
         if value is None:
             status = NO_DATA
         else:
@@ -50,6 +51,7 @@ def evaluate_targets(
                 status=status,
                 window_start=window_start,
                 window_end=window_end,
+                detail={"tier": tier} if tier else {},
             )
         )
     return rows
@@ -93,6 +95,41 @@ def _duration(seconds: float) -> str:
         if abs(seconds) >= size:
             return f"{seconds / size:.1f} {label}"
     return f"{seconds:.0f} s"
+
+
+DORA_SUMMARY = (
+    "deployment_frequency",
+    "deployment_days_per_week",
+    "lead_time_p50",
+    "change_failure_rate",
+    "failed_deployment_recovery_time_p50",
+    "time_to_restore_p50",
+    "rework_rate",
+    "rollback_rate",
+)
+
+
+def render_dora(
+    values: Iterable[MetricValue], environment: str, start: datetime, end: datetime
+) -> str:
+    """The headline DORA metrics of one environment over one rolling window, with tiers."""
+    found = {
+        v.metric: v
+        for v in values
+        if v.environment == environment
+        and v.worker == ""
+        and v.grain == "window"
+        and (v.window_start, v.window_end) == (start, end)
+    }
+    lines = [("metric", "value", "DORA tier")]
+    for metric in DORA_SUMMARY:
+        if metric in found:
+            v = found[metric]
+            lines.append((metric, human(v.value, v.unit), v.tier or "—"))
+    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+    out = [_pad(line, widths) for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
 
 
 def _pad(cells: tuple[str, ...], widths: list[int]) -> str:

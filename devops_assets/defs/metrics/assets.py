@@ -113,14 +113,16 @@ STATUS_MARK = {"met": "✅ met", "missed": "❌ missed", "no data": "⚪ no data
 def _health_markdown(rows: list[HealthRow]) -> str:
     """Status first, so it stays in view when the UI's metadata panel is narrow."""
     lines = [
-        "| status | metric | environment | value | target |",
-        "| --- | --- | --- | --- | --- |",
+        "| status | metric | environment | value | target | DORA tier |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         target = f"{r.comparator} {human(r.target, r.unit)}"
         value = human(r.value, r.unit)
+        tier = TIER_MARK.get(r.detail.get("tier"), "")
         lines.append(
-            f"| {STATUS_MARK[r.status]} | {r.metric} | {r.environment} | {value} | {target} |"
+            f"| {STATUS_MARK[r.status]} | {r.metric} | {r.environment} | {value} | {target} "
+            f"| {tier} |"
         )
     return "\n".join(lines)
 
