@@ -92,6 +92,42 @@ def test_config_env_var_chooses_the_file(tmp_path, monkeypatch):
             "a whole number from 1 to 3660",
         ),
         ("as_of = 2026-11-30T18:00:00Z", "as_of = 2026-11-30T18:00:00", "project.as_of", "offset"),
+        ('week_start = "monday"', 'week_start = "mon"', "metrics.week_start", "one of monday"),
+        (
+            'lead_time_start = "author_time"',
+            'lead_time_start = "merged"',
+            "metrics.lead_time_start",
+            "one of author_time, commit_time, branch_start",
+        ),
+        ('cherry_picks = "patch_id"', 'cherry_picks = "yes"', "metrics.cherry_picks", "off"),
+        (
+            'failure_sources = ["rollback", "hotfix", "revert", "incident"]',
+            'failure_sources = ["rollback", "pager"]',
+            "metrics.failure_sources",
+            "got 'pager'",
+        ),
+        (
+            'failure_sources = ["rollback", "hotfix", "revert", "incident"]',
+            'failure_sources = ["rollback", "rollback"]',
+            "metrics.failure_sources",
+            "each source once",
+        ),
+        (
+            "remediation_window_hours = 24",
+            "remediation_window_hours = -1",
+            "metrics.remediation_window_hours",
+            "hours above 0",
+        ),
+        (
+            "remediation_window_hours = 24",
+            "remediation_window_hours = true",
+            "metrics.remediation_window_hours",
+            "hours above 0",
+        ),
+        ('tiers = "2023"', 'tiers = "2025"', "metrics.tiers", "one of 2023, 2024"),
+        ('tiers = "2023"', 'hotfix_pattern = "(unclosed"', "metrics.hotfix_pattern", "regular"),
+        ('tiers = "2023"', 'tiers = "2023"\nmedian = "lower"', "metrics.median", None),
+        ("[incidents]\nfile =", "[incidents]\npath =", "incidents.path", None),
     ],
 )
 def test_bad_value_is_refused_naming_file_and_key(tmp_path, old, new, key, expected):
@@ -320,3 +356,22 @@ def test_a_warehouse_url_from_the_environment_must_be_sql(monkeypatch):
         load_config(DEMO_CONFIG)
     assert "a sqlite:/// or postgresql:// URL" in str(err.value)
     assert "hunter2" not in str(err.value)
+
+
+def test_metric_switches_are_read_and_default_when_absent(tmp_path):
+    demo = load_config(DEMO_CONFIG)
+    assert demo.metrics.tiers == "2023" and demo.metrics.lead_time_start == "author_time"
+    assert demo.incidents_file.endswith("demo/emulator/incidents.json")
+    text = demo_text().replace('tiers = "2023"', "tiers = 2024").replace(
+        "remediation_window_hours = 24", "remediation_window_hours = 1.5"
+    )
+    text = text.replace('timezone = "UTC"', 'timezone = "Europe/Berlin"')
+    changed = load_config(write(tmp_path, text))
+    assert changed.metrics.tiers == "2024"
+    assert changed.metrics.remediation_window.total_seconds() == 5400
+    assert changed.metrics.timezone == "Europe/Berlin"
+    bare = text[: text.index("# How the metric engine")]
+    defaults = load_config(write(tmp_path, bare))
+    assert defaults.metrics.failure_sources == ("rollback", "hotfix", "revert", "incident")
+    assert defaults.metrics.week_start == "monday"
+    assert defaults.incidents_file is None
