@@ -171,3 +171,29 @@ def test_a_build_created_in_the_same_instant_as_the_newest_stored_one_is_not_los
     stored = {b.build_uuid for b in warehouse.builds()}
     assert {twin["build_uuid"], late["build_uuid"]} <= stored
     assert len(stored) == len(history.builds) + 2
+
+
+def test_the_incident_feed_is_stored_and_a_bad_row_changes_nothing(served):
+    config, _, history = served
+    assert materialize(config, "incidents").success
+    warehouse = Warehouse(config.warehouse_url)
+    stored = warehouse.incidents()
+    assert [i.incident_id for i in stored] == [i["id"] for i in history.incidents]
+    assert all(
+        i.deployment_id is None for i in stored
+    )  # the feed does not say; the engine finds it
+    before = warehouse.snapshot("incidents")
+
+    feed = config.incidents_file
+    text = open(feed, encoding="utf-8").read()
+    with open(
+        feed, "w", encoding="utf-8"
+    ) as handle:  # the last incident "resolved" before it opened
+        handle.write(text.replace('"resolved_at": "2026', '"resolved_at": "1999', 1))
+    result = materialize(config, "incidents")
+
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    message = failure.message + "".join(c.message for c in _causes(failure))
+    assert "incidents.json, item 0, column resolved_at: a time not before created_at" in message
+    assert warehouse.snapshot("incidents") == before
