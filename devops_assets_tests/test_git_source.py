@@ -13,6 +13,7 @@ from devops_assets.sources.git import (
     parse_trailers,
     read_branches,
     read_commits,
+    read_patch_ids,
     read_tags,
 )
 from devops_assets_tests.git_fixtures import (
@@ -190,3 +191,35 @@ def test_old_style_tags_without_a_tagger_take_the_commit_date(tmp_path):
         ("inner", target, expected_time),
         ("outer", target, expected_time),
     ]
+
+
+def test_a_cherry_pick_has_the_patch_id_of_its_original_and_merges_have_none(tmp_path):
+    repo = init_repo(tmp_path / "picks")
+    (repo / "app.txt").write_text("one\n")
+    git(repo, "add", "app.txt")
+    git(repo, "commit", "--quiet", "-m", "base")
+    git(repo, "checkout", "--quiet", "-b", "release")
+    git(repo, "checkout", "--quiet", "main")
+    (repo / "app.txt").write_text("one\ntwo\n")
+    git(repo, "commit", "--quiet", "-am", "fix: two")
+    fix = git(repo, "rev-parse", "HEAD")
+    (repo / "other.txt").write_text("x\n")
+    git(repo, "add", "other.txt")
+    git(repo, "commit", "--quiet", "-m", "feat: other")
+    git(repo, "checkout", "--quiet", "release")
+    git(repo, "cherry-pick", "-x", fix, GIT_COMMITTER_DATE="2024-02-01T00:00:00+00:00")
+    picked = git(repo, "rev-parse", "HEAD")
+    git(repo, "merge", "--quiet", "--no-ff", "-m", "merge main", "main")
+    merge = git(repo, "rev-parse", "HEAD")
+
+    ids = read_patch_ids(repo)
+
+    assert picked != fix
+    assert ids[picked] == ids[fix]
+    assert len(set(ids.values())) == 3  # base, the fix (twice), feat
+    assert merge not in ids
+    assert read_patch_ids(repo, ["main"]).keys() == {
+        git(repo, "rev-parse", "main~2"),
+        fix,
+        git(repo, "rev-parse", "main"),
+    }
