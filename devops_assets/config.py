@@ -147,6 +147,8 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
     timezone = _timezone(project)
     incidents = root.table("incidents", {}).only("file")
     incidents_file = incidents.text("file", None)
+    if incidents_file is not None and not incidents_file.endswith((".csv", ".json")):
+        raise incidents.fail("file", f"a .csv or .json incidents file, got {incidents_file!r}")
     return PlatformConfig(
         path=path,
         project=project.text("name"),

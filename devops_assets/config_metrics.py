@@ -32,16 +32,22 @@ def parse_metric_settings(root: TableReader, timezone: str) -> MetricSettings:
         "a number of hours above 0",
         defaults.remediation_window.total_seconds() / 3600,
     )
-    if isinstance(hours, bool) or not 0 < hours <= 24 * 366:
+    if isinstance(hours, bool) or not 1 / 60 <= hours <= 24 * 366:
         raise table.fail(
-            "remediation_window_hours", f"hours above 0, at most a year, got {hours!r}"
+            "remediation_window_hours", f"hours above 0, from one minute to a year, got {hours!r}"
+        )
+    sources = table.strings("failure_sources", FAILURE_SOURCES)
+    if not sources:
+        raise table.fail(
+            "failure_sources",
+            f"at least one of {', '.join(FAILURE_SOURCES)} (with none, every rate would be 0)",
         )
     given = {
         "timezone": timezone,
         "week_start": table.text("week_start", defaults.week_start),
         "lead_time_start": table.text("lead_time_start", defaults.lead_time_start),
         "cherry_picks": table.text("cherry_picks", defaults.cherry_picks),
-        "failure_sources": table.strings("failure_sources", FAILURE_SOURCES),
+        "failure_sources": sources,
         "remediation_window": timedelta(hours=hours),
         "hotfix_pattern": table.text("hotfix_pattern", defaults.hotfix_pattern),
         "tiers": str(table.get("tiers", (str, int), "2023 or 2024", defaults.tiers)),

@@ -61,13 +61,24 @@ class ReportError(ValueError):
     """The report's input (repository, dates, tag glob, branch) is unusable."""
 
 
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
+MOST_PERIODS = 100_000  # --by day over 270 years; beyond that a typo is likelier than a wish
+
+
 def parse_time(text: str, option: str) -> datetime:
-    """An ISO 8601 date or time; one without an offset is taken as UTC."""
+    """An ISO 8601 date or time from 1970 to 2999; one without an offset is UTC."""
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise ReportError(f"{option}: not an ISO 8601 date or time: {text!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    try:
+        inside = EARLIEST <= when < LATEST
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise ReportError(f"{option}: a time from 1970 to 2999, got {text!r}")
+    return when
 
 
 def tag_deployments(repo: str | Path, pattern: str) -> list[Deployment]:
@@ -97,15 +108,17 @@ def default_window(
     incidents: list[Incident] = (),
     builds: list[Build] = (),
 ) -> tuple[datetime, datetime]:
-    """The whole history: the earliest time of anything, to one second after the
-    latest (so the last event is inside the half-open window)."""
-    times = [t for c in commits for t in (c.author_time, c.commit_time)]
-    times += [d.created_on for d in deployments]
-    times += [t for i in incidents for t in (i.created_at, i.resolved_at) if t is not None]
-    times += [t for b in builds for t in (b.created_on, b.stopped_on) if t is not None]
-    if not times:
-        raise ReportError("nothing to measure: no commits, deployments, incidents or builds")
-    return min(times).astimezone(UTC), max(times).astimezone(UTC) + timedelta(seconds=1)
+    """The whole history: from the earliest time of anything (the first commit, often),
+    to one second after the latest deployment, incident or build (so the last one is
+    inside the half-open window)."""
+    events = [d.created_on for d in deployments]
+    events += [t for i in incidents for t in (i.created_at, i.resolved_at) if t is not None]
+    events += [t for b in builds for t in (b.created_on, b.stopped_on) if t is not None]
+    if not events:
+        raise ReportError("nothing to measure: no deployments, incidents or builds")
+    times = events + [t for c in commits for t in (c.author_time, c.commit_time)]
+    # A commit's clock may run ahead; the window ends after the last thing that happened.
+    return min(times).astimezone(UTC), max(events).astimezone(UTC) + timedelta(seconds=1)
 
 
 def report_periods(
@@ -116,6 +129,12 @@ def report_periods(
         raise ReportError(f"window start {start.isoformat()} is not before end {end.isoformat()}")
     periods = [Period("window", start, end)]
     if by is not None:
+        days = {"day": 1, "week": 7, "month": 28}[by]
+        if (end - start).days / days > MOST_PERIODS:
+            raise ReportError(
+                f"--by {by} from {start.date()} to {end.date()} would be over {MOST_PERIODS:,} "
+                "periods; narrow it with --since and --until"
+            )
         periods += calendar_buckets(by, start, end, settings)
     return periods
 
@@ -152,7 +171,7 @@ def measure_repository(
     first, last = default_window(commits, deployments)
     periods = report_periods(since or first, until or last, by, settings)
     history = History(CommitGraph(commits), deployments)
-    values = measure(history, settings, periods)
+    values = measure(history, settings, periods, as_of=periods[0].end)
     return values or _nothing(periods)
 
 
@@ -188,7 +207,7 @@ def measure_events(
         events.incidents,
         {env: BuildArrays.from_builds(found) for env, found in grouped.items()},
     )
-    values = measure(history, settings, periods)
+    values = measure(history, settings, periods, as_of=periods[0].end)
     return values or _nothing(periods)
 
 

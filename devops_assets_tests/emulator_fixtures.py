@@ -40,7 +40,12 @@ def demo_config(root: Path) -> PlatformConfig:
     """The demo platform file with its repository and emulator state under ``root``."""
     config = load_config(DEMO_CONFIG)
     settings = dataclasses.replace(config.cloudflare, emulator_state=str(root / "emulator"))
-    return dataclasses.replace(config, repository=str(root / "repo"), cloudflare=settings)
+    return dataclasses.replace(
+        config,
+        repository=str(root / "repo"),
+        cloudflare=settings,
+        incidents_file=str(root / "emulator" / "incidents.json"),
+    )
 
 
 def seeded_config(root: Path, **options) -> tuple[PlatformConfig, SimulatedHistory]:

@@ -128,6 +128,24 @@ def test_config_env_var_chooses_the_file(tmp_path, monkeypatch):
         ('tiers = "2023"', 'hotfix_pattern = "(unclosed"', "metrics.hotfix_pattern", "regular"),
         ('tiers = "2023"', 'tiers = "2023"\nmedian = "lower"', "metrics.median", None),
         ("[incidents]\nfile =", "[incidents]\npath =", "incidents.path", None),
+        (
+            'file = "{home}/demo/emulator/incidents.json"',
+            'file = "/etc/passwd"',
+            "incidents.file",
+            "a .csv or .json incidents file",
+        ),
+        (
+            'failure_sources = ["rollback", "hotfix", "revert", "incident"]',
+            "failure_sources = []",
+            "metrics.failure_sources",
+            "at least one of",
+        ),
+        (
+            "remediation_window_hours = 24",
+            "remediation_window_hours = 1e-12",
+            "metrics.remediation_window_hours",
+            "from one minute to a year",
+        ),
     ],
 )
 def test_bad_value_is_refused_naming_file_and_key(tmp_path, old, new, key, expected):
@@ -362,8 +380,10 @@ def test_metric_switches_are_read_and_default_when_absent(tmp_path):
     demo = load_config(DEMO_CONFIG)
     assert demo.metrics.tiers == "2023" and demo.metrics.lead_time_start == "author_time"
     assert demo.incidents_file.endswith("demo/emulator/incidents.json")
-    text = demo_text().replace('tiers = "2023"', "tiers = 2024").replace(
-        "remediation_window_hours = 24", "remediation_window_hours = 1.5"
+    text = (
+        demo_text()
+        .replace('tiers = "2023"', "tiers = 2024")
+        .replace("remediation_window_hours = 24", "remediation_window_hours = 1.5")
     )
     text = text.replace('timezone = "UTC"', 'timezone = "Europe/Berlin"')
     changed = load_config(write(tmp_path, text))

@@ -337,3 +337,85 @@ def test_failed_attempts_and_other_environments_are_not_deployments():
     deployments = [*DEPLOYS, deploy("s1", "f", 5, env="staging")]
     assert values(deployments)["deployment_count"] == 7
     assert values(deployments, env="staging")["deployment_count"] == 1
+
+
+def test_a_version_rolled_back_then_deployed_again_is_found_where_it_stands_now():
+    deployments = [
+        deploy("d1", "a", 0),
+        deploy("d2", "b", 10),
+        deploy("back1", "a", 11, kind="rollback"),  # undoes d2
+        deploy("d3", "c", 20),
+        deploy("d4", "b", 30),  # b again, now on top of c
+        deploy("back2", "c", 31, kind="rollback"),  # back to c: undoes d4 only
+        deploy("back3", "zz", 40, kind="rollback"),  # matches nothing: undoes the newest (d3)
+    ]
+    history = History(CommitGraph(LINE), deployments)
+    served, outcomes = outcomes_of(history, "production", MetricSettings())
+    failed = [d.deployment_id for d, o in zip(served, outcomes, strict=True) if o.failed]
+    assert failed == ["d2", "d3", "d4"]
+
+
+def test_rollbacks_that_match_nothing_each_undo_the_newest_standing_deployment():
+    # 20,000 of each: the rollbacks pop the stack one by one, newest first (the search
+    # for a matching version is a dictionary lookup, not a scan of the stack).
+    n = 20000
+    deployments = [
+        Deployment(f"d{i}", "api", "production", at(i), f"v{i}", 100.0, None) for i in range(n)
+    ]
+    deployments += [
+        Deployment(f"r{i}", "api", "production", at(n + i), f"x{i}", 100.0, None, "rollback")
+        for i in range(n)
+    ]
+    history = History(CommitGraph([]), deployments)
+    served, outcomes = outcomes_of(history, "production", MetricSettings())
+    assert sum(o.failed for o in outcomes) == n
+    # Recovery is the next healthy deployment: the first rollback, for every one of them.
+    assert {o.recovered_at for o in outcomes[:n]} == {at(n)}
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Revert feat", "This reverts commit bbbbbbb."),  # abbreviated
+        ("Revert feat", "THIS REVERTS COMMIT " + "B" * 40 + "."),  # any case
+        ("Revert feat. This reverts commit " + "b" * 12, ""),  # one line, no body
+    ],
+)
+def test_a_revert_is_found_however_git_or_a_person_wrote_it(subject, body):
+    commits = [
+        commit("a" * 40, 0),
+        commit("b" * 40, 5, "a" * 40),
+        Commit("c" * 40, ("b" * 40,), at(30), at(30), "dev@x.invalid", subject, body),
+    ]
+    deployments = [
+        deploy("d1", "a" * 40, 1),
+        deploy("d2", "b" * 40, 10),
+        deploy("d3", "c" * 40, 31),
+    ]
+    assert values(deployments, [], commits)["change_failure_rate"] == pytest.approx(1 / 3)
+
+
+def test_an_ambiguous_abbreviation_reverts_nothing():
+    commits = [
+        commit("abc1" + "0" * 36, 0),
+        commit("abc2" + "0" * 36, 5, "abc1" + "0" * 36),
+        Commit(
+            "c" * 40, ("abc2" + "0" * 36,), at(30), at(30), "d@x", "x", "This reverts commit abc."
+        ),
+    ]
+    deployments = [
+        deploy("d1", "abc1" + "0" * 36, 1),
+        deploy("d2", "abc2" + "0" * 36, 10),
+        deploy("d3", "c" * 40, 31),
+    ]
+    assert values(deployments, [], commits)["change_failure_rate"] == 0
+
+
+def test_an_incident_naming_a_folded_retry_lands_on_the_deployment_it_folded_into():
+    deployments = [deploy("d1", "a", 0), deploy("d2", "b", 10), deploy("d2b", "b", 11)]
+    deployments.append(deploy("d3", "c", 20))
+    incidents = [incident("INC-1", 30, 31, deployment="d2b")]
+    history = History(CommitGraph(LINE), deployments, incidents)
+    served, outcomes = outcomes_of(history, "production", MetricSettings())
+    causes = {d.deployment_id: o.causes for d, o in zip(served, outcomes, strict=True)}
+    assert causes == {"d1": set(), "d2": {"incident"}, "d3": set()}

@@ -36,6 +36,8 @@ def served(tmp_path, monkeypatch, fresh_postgres_db):
         text = text.replace('api_base_url = "emulator:"', f'api_base_url = "{base_url}"')
         text = text.replace('"CLOUDFLARE_API_TOKEN"', f'"{TOKEN_ENV}"')
         text = text.replace('"{home}/demo/repo"', f'"{history.repo}"')
+        feed = seeded.incidents_file
+        text = text.replace('"{home}/demo/emulator/incidents.json"', f'"{feed}"')
         platform = tmp_path / "platform.toml"
         platform.write_text(text, encoding="utf-8")
         config = load_config(platform)
@@ -185,6 +187,7 @@ def test_the_incident_feed_is_stored_and_a_bad_row_changes_nothing(served):
     before = warehouse.snapshot("incidents")
 
     feed = config.incidents_file
+    assert feed.startswith(str(history.repo.parent))  # the test's own copy, never the demo's
     text = open(feed, encoding="utf-8").read()
     with open(
         feed, "w", encoding="utf-8"
@@ -195,5 +198,6 @@ def test_the_incident_feed_is_stored_and_a_bad_row_changes_nothing(served):
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
     message = failure.message + "".join(c.message for c in _causes(failure))
+    assert "key 'incidents.file': " in message
     assert "incidents.json, item 0, column resolved_at: a time not before created_at" in message
     assert warehouse.snapshot("incidents") == before

@@ -80,9 +80,11 @@ def test_a_bad_setting_is_refused_with_its_name():
     ("metric", "value", "in_2023", "in_2024"),
     [
         ("deployment_frequency", 7.0, "elite", "elite"),  # daily on average
+        ("deployment_frequency", 7 * 168 / 169, "elite", "elite"),  # daily in a DST week
         ("deployment_frequency", 6.9, "high", "high"),
         ("deployment_frequency", 1.0, "high", "high"),
         ("deployment_frequency", 0.25, "medium", "medium"),  # about monthly
+        ("deployment_frequency", 7 / 31, "medium", "medium"),  # once in a 31-day month
         ("deployment_frequency", 0.2, "low", "low"),
         ("lead_time_p50", 23.9 * HOUR, "elite", "elite"),
         ("lead_time_p50", DAY, "high", "high"),  # "less than one day" is strict
@@ -108,3 +110,15 @@ def test_tier_tables(metric, value, in_2023, in_2024):
 
 def test_no_value_no_tier():
     assert tier("lead_time_p50", None, "2023") is None
+
+
+def test_a_day_the_zone_skipped_is_no_period():
+    # Samoa jumped from 2011-12-29 to 2011-12-31: there was no December 30 in Apia.
+    apia = MetricSettings(timezone="Pacific/Apia")
+    days = calendar_buckets("day", utc(2011, 12, 29, 12), utc(2011, 12, 31, 12), apia)
+    # Dec 29 (-10:00), then Dec 31 (+14:00) starting where Dec 29 ended, then Jan 1 so far.
+    assert [(d.start, d.end) for d in days] == [
+        (utc(2011, 12, 29, 10), utc(2011, 12, 30, 10)),
+        (utc(2011, 12, 30, 10), utc(2011, 12, 31, 10)),
+        (utc(2011, 12, 31, 10), utc(2011, 12, 31, 12)),
+    ]

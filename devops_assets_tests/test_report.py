@@ -56,18 +56,19 @@ def metrics_json(capsys, *argv: str) -> dict[str, dict]:
 
 def test_default_window_is_the_whole_history(capsys, repo):
     rows = metrics_json(capsys, "--repo", str(repo))
-    # From c1's author time to one second after c5's commit time: 5 d 1 h 1 s.
+    # From c1's author time to one second after the last deployment (v0.3.0 at Jan 5
+    # 12:00; commits after it do not stretch the window): 4 d 12 h 1 s.
     assert rows["deployment_count"]["window_start"] == "2024-01-01T00:00:00+00:00"
-    assert rows["deployment_count"]["window_end"] == "2024-01-06T01:00:01+00:00"
+    assert rows["deployment_count"]["window_end"] == "2024-01-05T12:00:01+00:00"
     assert rows["deployment_count"]["value"] == 3
-    weeks = (5 * 86400 + HOUR + 1) / (7 * 86400)
+    weeks = (4 * 86400 + 12 * HOUR + 1) / (7 * 86400)
     assert rows["deployment_frequency"]["value"] == pytest.approx(3 / weeks)
     # Lead times 48 h, 24 h, 12 h: median 24 h; p90 at rank 1.8 is 24 + 0.8 x 24 = 43.2 h.
     assert rows["lead_time_p50"] == {
         "metric": "lead_time_p50",
         "environment": "production",
         "window_start": "2024-01-01T00:00:00+00:00",
-        "window_end": "2024-01-06T01:00:01+00:00",
+        "window_end": "2024-01-05T12:00:01+00:00",
         "value": 24 * HOUR,
         "unit": "seconds",
         "worker": "",
@@ -106,11 +107,11 @@ def test_table_uses_human_units(capsys, repo):
     code, out, _ = run_report(capsys, "--repo", str(repo), "--deploy-tags", "v0.[23].*")
     lines = out.splitlines()
     assert code == 0
-    assert lines[0] == "production, 2024-01-01T00:00:00+00:00 → 2024-01-06T01:00:01+00:00"
-    # v0.2.0 is now the baseline, leaving c4's 12 h; 2 deployments / (435,601 s / 604,800 s).
+    assert lines[0] == "production, 2024-01-01T00:00:00+00:00 → 2024-01-05T12:00:01+00:00"
+    # v0.2.0 is now the baseline, leaving c4's 12 h; 2 deployments / (388,801 s / 604,800 s).
     shown = {line.split()[0]: line.split()[1:] for line in lines[1:]}
     assert shown["deployment_count"] == ["2"]
-    assert shown["deployment_frequency"] == ["2.78/week", "[high]"]
+    assert shown["deployment_frequency"] == ["3.11/week", "[high]"]
     assert shown["lead_time_p50"] == ["12.0", "h", "[elite]"]
     assert shown["lead_time_p90"] == ["12.0", "h"]
     assert shown["lead_time_mean"] == ["12.0", "h"]
@@ -127,7 +128,7 @@ def test_csv_has_the_json_columns(capsys, repo):
     lines = out.splitlines()
     assert code == 0
     assert lines[0] == "metric,environment,worker,grain,window_start,window_end,value,unit,tier"
-    window = "2024-01-05T00:00:00+00:00,2024-01-06T01:00:01+00:00"
+    window = "2024-01-05T00:00:00+00:00,2024-01-05T12:00:01+00:00"
     assert lines[1] == f"deployment_count,production,,window,{window},1,count,"
     rows = {line.split(",")[0]: line for line in lines[1:]}
     lead = f"lead_time_p50,production,,window,{window},43200.0,seconds,elite"

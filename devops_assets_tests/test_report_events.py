@@ -144,3 +144,49 @@ def test_options_of_the_other_source_are_refused(capsys, events):
     assert code == 2 and "--deploy-tags and --deploy-branch apply to --repo" in err
     code, _, err = report(capsys, "--events", str(events), "--timezone", "Mars/Base")
     assert code == 2 and "--timezone: an IANA time zone name" in err
+
+
+def test_nothing_after_until_is_seen(capsys, events):
+    # Until Mar 5 06:00: INC-2 (opened 05:00, resolved 14:00) is still open then, so d4
+    # (04:00) has failed but not recovered; INC-1 alone is restored.
+    found = rows(
+        capsys, "--events", str(events), "--since", "2024-03-01", "--until", "2024-03-05T06:00Z"
+    )
+    value = {r["metric"]: r["value"] for r in found if r["environment"] == "production"}
+    assert value["change_failure_rate"] == pytest.approx(3 / 6)  # d2 d3 d4 of d1 d2 r1 d3 h1 d4
+    assert value["failed_deployment_recovery_time_mean"] == 2 * HOUR  # d2 and d3 only
+    assert value["time_to_restore_mean"] == 2 * HOUR
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--since", "0001-01-01T00:00:00+01:00"], "--since: a time from 1970 to 2999"),
+        (["--until", "9999-12-31"], "--until: a time from 1970 to 2999"),
+        (["--since", "1970-01-02", "--by", "day"], "would be over 100,000 periods"),
+    ],
+)
+def test_absurd_windows_are_refused_before_any_work(capsys, events, argv, said):
+    if "--by" in argv:
+        (events / "deployments.csv").write_text(
+            DEPLOYMENTS + "late,production,2999-01-01T00:00:00Z,success,ffff,deploy,\n",
+            encoding="utf-8",
+        )
+    code, out, err = report(capsys, "--events", str(events), *argv)
+    assert code == 2 and out == ""
+    assert said in err
+
+
+def test_a_reader_that_goes_away_ends_the_report_quietly(events):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "devops_assets.cli", "report", "--events", str(events)]
+    # Days since 2000: far more output than a pipe buffers, so writing must fail.
+    command += ["--since", "2000-01-01", "--by", "day", "--format", "csv"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:  # noqa: S603
+        proc.stdout.readline()
+        proc.stdout.close()  # like `| head -1`
+        err = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    assert code == 0 and b"Traceback" not in err

@@ -9,7 +9,7 @@ buckets costs little. Definitions: docs/metrics.md; the names are in ``METRICS``
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -83,17 +83,35 @@ def deployed(deployments: Iterable[Deployment], environment: str) -> list[Deploy
     """The environment's deployments that served traffic, in time order, a retry
     or a further rollout step of the commit (or version) a worker already runs
     folded into the first one. Rollbacks are never folded."""
+    return served_and_folded(deployments, environment)[0]
+
+
+def served_and_folded(
+    deployments: Iterable[Deployment], environment: str
+) -> tuple[list[Deployment], dict[str, str]]:
+    """``deployed()``, and the id of the deployment each folded one was folded into."""
     kept: list[Deployment] = []
-    running: dict[str, str | None] = {}
+    folded: dict[str, str] = {}
+    running: dict[str, tuple[str | None, str]] = {}
     for d in deployment_order(x for x in deployments if x.environment == environment):
         if d.status != "success":
             continue
         key = d.commit_sha or d.version_id
-        if d.kind != "rollback" and running.get(d.worker) == key:
+        now = running.get(d.worker)
+        if d.kind != "rollback" and now is not None and now[0] == key:
+            folded[d.deployment_id] = now[1]
             continue
-        running[d.worker] = key
+        running[d.worker] = (key, d.deployment_id)
         kept.append(d)
-    return kept
+    return kept, folded
+
+
+def _named(incidents: Sequence[Incident], folded: Mapping[str, str]) -> list[Incident]:
+    """Incidents that name a folded deployment name the one it was folded into."""
+    return [
+        replace(i, deployment_id=folded[i.deployment_id]) if i.deployment_id in folded else i
+        for i in incidents
+    ]
 
 
 def measure(
@@ -167,8 +185,8 @@ def _delivery_scopes(
     env: str,
     settings: MetricSettings,
 ) -> dict[str, _Scope]:
-    mine = deployed(deployments, env)
-    env_incidents = [i for i in incidents if i.environment == env]
+    mine, folded = served_and_folded(deployments, env)
+    env_incidents = _named([i for i in incidents if i.environment == env], folded)
     if not mine and not env_incidents:
         return {}
     heads = [graph.index.get(d.commit_sha) if d.commit_sha else None for d in mine]
@@ -241,7 +259,7 @@ def _reverts(graph: CommitGraph, claims: Claims) -> dict[int, list[int]]:
         if shipped < 0:
             continue
         for sha in reverted_shas(graph.message(number)):
-            target = graph.index.get(sha)
+            target = graph.resolve(sha)
             earlier = claims.deployment[target] if target is not None else -1
             if 0 <= earlier < shipped and earlier not in found.get(shipped, []):
                 found.setdefault(shipped, []).append(earlier)
@@ -419,8 +437,8 @@ def outcomes_of(
 ) -> tuple[list[Deployment], list[Outcome]]:
     """Each deployment of ``env`` that served, with what became of it (for tables
     and tests that want the reasons behind a change failure rate)."""
-    mine = deployed(history.deployments, env)
+    mine, folded = served_and_folded(history.deployments, env)
     heads = [history.graph.index.get(d.commit_sha) if d.commit_sha else None for d in mine]
     claims = claim(history.graph, heads)
-    incidents = [i for i in history.incidents if i.environment == env]
+    incidents = _named([i for i in history.incidents if i.environment == env], folded)
     return mine, classify(mine, incidents, settings, _reverts(history.graph, claims))

@@ -25,7 +25,7 @@ from datetime import datetime
 from devops_assets.domain.models import Deployment, Incident
 from devops_assets.domain.settings import MetricSettings
 
-REVERT = re.compile(r"This reverts commit ([0-9a-f]{40}|[0-9a-f]{64})\b")
+REVERT = re.compile(r"\bthis reverts commit ([0-9a-f]{4,64})\b", re.IGNORECASE)
 
 
 @dataclass
@@ -50,8 +50,9 @@ def effective_kind(deployment: Deployment, settings: MetricSettings) -> str:
 
 
 def reverted_shas(message: str) -> list[str]:
-    """The commits a commit message says it reverts (git's own revert wording)."""
-    return REVERT.findall(message)
+    """The commits (full or abbreviated shas, lower-cased) a commit message says it
+    reverts, in git's own revert wording."""
+    return [sha.lower() for sha in REVERT.findall(message)]
 
 
 def classify(
@@ -70,15 +71,15 @@ def classify(
     window = settings.remediation_window
     kinds = [effective_kind(d, settings) for d in deployments]
     outcomes = [Outcome() for _ in deployments]
-    # Per worker: the deployments no rollback has undone yet, oldest first, and the
-    # latest one that was not a rollback (what a hotfix repairs).
-    standing: dict[str, list[int]] = {}
+    # Per worker: the deployments no rollback has undone yet, and the latest one that
+    # was not a rollback (what a hotfix repairs).
+    standing: dict[str, _Standing] = {}
     latest: dict[str, int] = {}
     for i, (deployment, kind) in enumerate(zip(deployments, kinds, strict=True)):
-        mine = standing.setdefault(deployment.worker, [])
+        mine = standing.setdefault(deployment.worker, _Standing())
         if kind == "rollback":
             outcomes[i].unplanned.add("rollback")
-            for undone in _undone_by(deployment, deployments, mine):
+            for undone in mine.undo(deployment):
                 if "rollback" in sources:
                     outcomes[undone].causes.add("rollback")
             continue
@@ -91,7 +92,7 @@ def classify(
                 and deployment.created_on - deployments[repaired].created_on <= window
             ):
                 outcomes[repaired].causes.add("hotfix")
-        mine.append(i)
+        mine.push(i, deployment)
         latest[deployment.worker] = i
     for i, earlier in (reverts or {}).items():
         outcomes[i].unplanned.add("revert")
@@ -105,20 +106,37 @@ def classify(
     return outcomes
 
 
-def _undone_by(
-    rollback: Deployment, deployments: Sequence[Deployment], standing: list[int]
-) -> list[int]:
-    """The standing deployments a rollback undoes: everything after the last one that
-    served the version (or commit) it returns to, else the newest one alone."""
-    for depth in range(len(standing) - 1, -1, -1):
-        target = deployments[standing[depth]]
-        same_version = rollback.version_id and target.version_id == rollback.version_id
-        same_commit = rollback.commit_sha and target.commit_sha == rollback.commit_sha
-        if same_version or same_commit:
-            undone = standing[depth + 1 :]
-            del standing[depth + 1 :]
-            return undone
-    return [standing.pop()] if standing else []
+class _Standing:
+    """One worker's deployments that no rollback has undone, oldest first, with where
+    each version and commit last stands, so a rollback finds its target at once."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[int, list[tuple[str, str]]]] = []
+        self.depths: dict[tuple[str, str], list[int]] = {}
+
+    def push(self, index: int, deployment: Deployment) -> None:
+        keys = _keys(deployment)
+        for key in keys:
+            self.depths.setdefault(key, []).append(len(self.stack))
+        self.stack.append((index, keys))
+
+    def undo(self, rollback: Deployment) -> list[int]:
+        """Everything after the last standing deployment of the version (or commit) the
+        rollback returns to; without one, the newest standing deployment alone."""
+        found = [self.depths[k][-1] for k in _keys(rollback) if self.depths.get(k)]
+        target = max(found) if found else len(self.stack) - 2
+        undone = []
+        while len(self.stack) > max(target + 1, 0):
+            index, keys = self.stack.pop()
+            for key in keys:
+                self.depths[key].pop()  # its depth is the newest of its key
+            undone.append(index)
+        return undone[::-1]
+
+
+def _keys(deployment: Deployment) -> list[tuple[str, str]]:
+    keys = [("version", deployment.version_id)] if deployment.version_id else []
+    return keys + ([("commit", deployment.commit_sha)] if deployment.commit_sha else [])
 
 
 def _attach_incidents(

@@ -11,6 +11,7 @@ first-parent commit brought it in; that is what ``branch_start`` lead times use.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class CommitGraph:
         ]
         self._commits = commits
         self._times: dict[str, np.ndarray] = {}
+        self._sorted: list[str] | None = None
 
     @classmethod
     def from_arrays(
@@ -60,6 +62,7 @@ class CommitGraph:
         graph._times = {"author_time": author_time, "commit_time": commit_time}
         graph._patch_ids = patch_ids
         graph._messages = messages
+        graph._sorted = None
         return graph
 
     def __len__(self) -> int:
@@ -88,10 +91,27 @@ class CommitGraph:
         return f"{commit.subject}\n\n{commit.body}"
 
     def revert_candidates(self) -> list[int]:
-        """Commits whose message may say "This reverts commit …"."""
+        """Commits whose message may say "This reverts commit …" (any case)."""
         if self._commits is None:
-            return [i for i, m in enumerate(self._messages or ()) if "This reverts" in m]
-        return [i for i, c in enumerate(self._commits) if "This reverts" in c.body]
+            messages = self._messages or ()
+            return [i for i, m in enumerate(messages) if "reverts commit" in m.lower()]
+        return [
+            i
+            for i, c in enumerate(self._commits)
+            if "reverts commit" in c.body.lower() or "reverts commit" in c.subject.lower()
+        ]
+
+    def resolve(self, sha: str) -> int | None:
+        """The commit a full or abbreviated (unique prefix) sha names, if any."""
+        found = self.index.get(sha)
+        if found is not None or len(sha) >= 40:
+            return found
+        if self._sorted is None:
+            self._sorted = sorted(self.shas)
+        at = bisect_left(self._sorted, sha)
+        matches = self._sorted[at : at + 2]
+        hits = [m for m in matches if m.startswith(sha)]
+        return self.index[hits[0]] if len(hits) == 1 else None
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ def calendar_buckets(
         begin, finish = _midnight(day, settings), _midnight(following, settings)
         if begin >= end:
             break
-        periods.append(Period(grain, begin, min(finish, end)))
+        if finish > begin:  # a calendar day a zone skipped (Samoa, 2011-12-30) is no period
+            periods.append(Period(grain, begin, min(finish, end)))
         day = following
     return periods
 

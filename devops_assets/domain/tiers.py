@@ -13,7 +13,9 @@ from __future__ import annotations
 
 HOUR, DAY, WEEK = 3600.0, 86400.0, 7 * 86400.0
 MONTH = 30 * DAY
-PER_WEEK_DAILY, PER_WEEK_MONTHLY = 7.0, 7 / 30.4375
+# "Daily": one deployment a day, even in a week with a 25-hour day (169 hours);
+# "monthly": one a month, even in a 31-day month.
+PER_WEEK_DAILY, PER_WEEK_MONTHLY = 7 * 168 / 169, 7 / 31
 
 # metric -> ((tier, bound), ...) best first; a value within a bound gets that tier.
 # "at_least" metrics are better when higher.

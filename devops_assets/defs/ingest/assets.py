@@ -18,7 +18,7 @@ from devops_assets.defs.resources import (
 from devops_assets.domain.models import Build
 from devops_assets.sources import git
 from devops_assets.sources.cloudflare import CloudflareError
-from devops_assets.sources.events import read_incidents
+from devops_assets.sources.events import EventsError, read_incidents
 
 OWNERS = ["team:platform"]
 BUILDS_LOOKBACK = timedelta(hours=1)
@@ -195,7 +195,12 @@ def incidents(
     if feed is None:
         context.log.info("No [incidents] file configured: incident metrics stay empty")
         return dg.MaterializeResult(metadata={"incidents": 0, "feed": "none configured"})
-    found = read_incidents(feed)
+    try:
+        found = read_incidents(feed)
+    except EventsError as exc:
+        raise dg.Failure(
+            f"{platform.config.path}: key 'incidents.file': {exc}", allow_retries=False
+        ) from None
     warehouse.warehouse.upsert_incidents(found)
     still_open = [i for i in found if i.resolved_at is None]
     context.log.info("Read %d incidents from %s; %d open", len(found), feed, len(still_open))
