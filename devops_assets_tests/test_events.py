@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devops_assets.domain.models import Build, Commit, Deployment, Incident
-from devops_assets.sources.events import EventHistory, EventsError, load_events
+from devops_assets.sources.events import EventHistory, EventsError, load_events, read_incidents
 
 IST = timezone(timedelta(hours=5, minutes=30))
 PST = timezone(timedelta(hours=-8))
@@ -664,3 +664,420 @@ def test_a_file_given_as_the_folder_is_refused(tmp_path):
     not_a_folder.write_text(VALID_DEPLOYMENTS, encoding="utf-8")
 
     assert refusal(not_a_folder) == f"events folder {not_a_folder} is not a folder"
+
+
+# --- times outside any real history ----------------------------------------------------------
+
+TIME_COLUMNS = [
+    ("deployments", "finished_at"),
+    ("commits", "author_time"),
+    ("commits", "commit_time"),
+    ("incidents", "created_at"),
+    ("incidents", "resolved_at"),
+    ("builds", "created_at"),
+    ("builds", "started_at"),
+    ("builds", "finished_at"),
+]
+
+
+def one_row_csv(name: str, column: str, value: str) -> dict[str, str]:
+    """The example file ``name`` cut to its header and first row, ``column`` set to ``value``."""
+    header, first = ALL_CSV[f"{name}.csv"].splitlines()[:2]
+    columns = header.split(",")
+    cells = first.split(",", len(columns) - 1)
+    cells[columns.index(column)] = value
+    return {f"{name}.csv": lines(header, ",".join(cells))}
+
+
+@pytest.mark.parametrize(("name", "column"), TIME_COLUMNS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:59:59Z",
+        "1969-12-31T23:59:59.999999Z",
+        "1970-01-01T04:59:59+05:00",
+        "3000-01-01T00:00:00Z",
+        "2999-12-31T19:00:00-05:00",
+    ],
+)
+def test_time_before_1970_or_from_3000_is_refused_in_every_time_column(
+    tmp_path, name, column, value
+):
+    folder = events_folder(tmp_path, one_row_csv(name, column, value))
+
+    assert refusal(folder) == (
+        f"{name}.csv, row 2, column {column}: a time from 1970 to 2999, got {value!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1970-01-01T00:00:00Z",
+        "1970-01-01T05:00:00+05:00",
+        "1969-12-31T16:00:00-08:00",
+        "2999-12-31T23:59:59.999999Z",
+        "3000-01-01T04:59:59+05:00",
+    ],
+)
+def test_times_at_the_edges_of_the_range_are_read(tmp_path, value):
+    files = one_row_csv("deployments", "finished_at", value)
+
+    (deployment,) = load_events(events_folder(tmp_path, files)).deployments
+
+    assert deployment.created_on == datetime.fromisoformat(value)
+
+
+def test_json_time_outside_the_range_is_refused(tmp_path):
+    item = {**GOOD_ITEM, "finished_at": "0001-01-01T00:00:00+05:00"}
+    folder = events_folder(tmp_path, {"deployments.json": json.dumps([item])})
+
+    assert refusal(folder) == (
+        "deployments.json, item 0, column finished_at: "
+        "a time from 1970 to 2999, got '0001-01-01T00:00:00+05:00'"
+    )
+
+
+# --- JSON that Python's decoder cannot hold ------------------------------------------------
+
+
+def test_json_nested_too_deeply_is_refused(tmp_path):
+    folder = events_folder(tmp_path, {"deployments.json": "[" * 100_000})
+
+    assert refusal(folder) == "deployments.json: not valid JSON (nested too deeply)"
+
+
+def test_json_nesting_within_the_limit_is_shown_cut_to_its_outer_levels(tmp_path):
+    item = {**GOOD_ITEM, "id": json.loads("[" * 500 + "]" * 500)}
+    folder = events_folder(tmp_path, {"deployments.json": json.dumps([item])})
+
+    assert refusal(folder) == (
+        "deployments.json, item 0, column id: a JSON string or null, got [[[[...]]]]"
+    )
+
+
+def test_json_number_too_long_for_python_is_ignored_in_an_ignored_key(tmp_path):
+    text = json.dumps([GOOD_ITEM])[:-2] + ', "region": ' + "7" * 5000 + "}]"
+    history = load_events(events_folder(tmp_path, {"deployments.json": text}))
+
+    assert [d.deployment_id for d in history.deployments] == ["d1"]
+
+
+def test_json_number_too_long_for_python_is_refused_in_a_column(tmp_path):
+    text = json.dumps([GOOD_ITEM])[:-2] + ', "worker": ' + "7" * 5000 + "}]"
+    folder = events_folder(tmp_path, {"deployments.json": text})
+
+    assert refusal(folder) == (
+        "deployments.json, item 0, column worker: a JSON string or null, "
+        "got 77777777777777777777… (5000 digits)"
+    )
+
+
+# --- oversized values in messages ----------------------------------------------------------
+
+
+def test_oversized_csv_cell_is_shown_cut_with_its_length(tmp_path):
+    value = "2026-01-" + "9" * 129_992
+    folder = events_folder(tmp_path, one_row_csv("deployments", "finished_at", value))
+
+    message = refusal(folder)
+
+    assert message == (
+        "deployments.csv, row 2, column finished_at: an ISO 8601 time with a UTC offset, "
+        f"got '{value[:77]}…' (130000 characters)"
+    )
+    assert len(message) < 200
+
+
+def test_oversized_json_string_is_shown_cut_with_its_length(tmp_path):
+    value = "ok" * 2_500_000
+    item = {**GOOD_ITEM, "status": value}
+    folder = events_folder(tmp_path, {"deployments.json": json.dumps([item])})
+
+    assert refusal(folder) == (
+        "deployments.json, item 0, column status: one of success failure, "
+        f"got '{value[:77]}…' (5000000 characters)"
+    )
+
+
+def test_oversized_repeated_id_is_shown_cut_with_its_length(tmp_path):
+    long_id = "d" * 1000
+    row = GOOD.replace("d1,", f"{long_id},")
+    folder = events_folder(tmp_path, {"deployments.csv": lines(HEADER, row, row)})
+
+    assert refusal(folder) == (
+        f"deployments.csv, row 3, column id: a unique id, got '{'d' * 77}…' (1000 characters) "
+        "again (first on row 2)"
+    )
+
+
+def test_cut_value_with_escapes_stays_within_80_characters(tmp_path):
+    value = "\x1b" * 1000
+    item = {**GOOD_ITEM, "environment": value}
+    folder = events_folder(tmp_path, {"deployments.json": json.dumps([item])})
+
+    assert refusal(folder) == (
+        "deployments.json, item 0, column environment: no control characters, "
+        "got '" + "\\x1b" * 19 + "…' (1000 characters)"
+    )
+
+
+def test_oversized_non_string_json_value_is_shown_cut(tmp_path):
+    item = {**GOOD_ITEM, "id": ["x" * 100] * 100_000}
+    folder = events_folder(tmp_path, {"deployments.json": json.dumps([item])})
+
+    message = refusal(folder)
+
+    assert message == (
+        "deployments.json, item 0, column id: a JSON string or null, got "
+        f"['{'x' * 17}...{'x' * 18}', '{'x' * 17}...{'x' * 15}…"
+    )
+
+
+def test_oversized_column_names_are_shown_cut(tmp_path):
+    name = "c" * 100
+    csv_file = lines(f"{HEADER},{name},{name}", f"{GOOD},1,2")
+    json_file = json.dumps([GOOD_ITEM])[:-2] + f', "{name}": 1, "{name}": 2}}]'
+
+    from_csv = refusal(events_folder(tmp_path / "csv", {"deployments.csv": csv_file}))
+    from_json = refusal(events_folder(tmp_path / "json", {"deployments.json": json_file}))
+
+    shown = f"'{'c' * 77}…' (100 characters)"
+    assert from_csv == f"deployments.csv, row 1, column {shown}: named twice in the header"
+    assert from_json == f"deployments.json, item 0, column {shown}: given twice in one object"
+
+
+# --- blank lines before the CSV header ------------------------------------------------------
+
+
+def test_blank_lines_before_the_header_are_skipped(tmp_path):
+    text = "\n\r\n" + DEPLOYMENTS_CSV
+    history = load_events(events_folder(tmp_path, {"deployments.csv": text}))
+
+    assert repr(history.deployments) == repr(EXPECTED.deployments)
+
+
+def test_rows_after_blank_lines_before_the_header_keep_their_line_numbers(tmp_path):
+    text = "\n\n" + lines(HEADER, GOOD, "", "d2,production,2026-01-02T10:00:00Z,ok,,deploy")
+    folder = events_folder(tmp_path, {"deployments.csv": text})
+
+    assert (
+        refusal(folder) == "deployments.csv, row 6, column status: one of success failure, got 'ok'"
+    )
+
+
+def test_header_after_blank_lines_is_named_by_its_line(tmp_path):
+    folder = events_folder(tmp_path, {"deployments.csv": "\n\n" + lines(HEADER + ",kind", GOOD)})
+
+    assert refusal(folder) == "deployments.csv, row 3, column kind: named twice in the header"
+
+
+def test_file_of_blank_lines_is_refused_as_empty(tmp_path):
+    folder = events_folder(tmp_path, {"deployments.csv": "\n\r\n\n"})
+
+    assert refusal(folder) == "deployments.csv: empty; expected a header row naming the columns"
+
+
+# --- impossible commit graphs --------------------------------------------------------------
+
+COMMIT_HEADER = "sha,parents,author_time,commit_time"
+WHEN = "2026-01-01T09:00:00Z,2026-01-01T09:00:00Z"
+
+
+def commits_csv(*rows: tuple[str, str]) -> dict[str, str]:
+    return {
+        "commits.csv": lines(COMMIT_HEADER, *(f"{sha},{parents},{WHEN}" for sha, parents in rows))
+    }
+
+
+@pytest.mark.parametrize("parents", ["aaaa aaaa", "bbbb AAAA aaaa"])
+def test_commit_naming_a_parent_twice_is_refused(tmp_path, parents):
+    folder = events_folder(tmp_path, commits_csv(("cccc", "bbbb"), ("dddd", parents)))
+
+    assert refusal(folder) == (
+        f"commits.csv, row 3, column parents: each parent once, got {parents!r}"
+    )
+
+
+def test_json_commit_naming_a_parent_twice_is_refused(tmp_path):
+    commit = {"sha": "cccc", "parents": ["aaaa", "AAAA"], "author_time": "2026-01-01T09:00:00Z"}
+    commit["commit_time"] = commit["author_time"]
+    folder = events_folder(tmp_path, {"commits.json": json.dumps([commit])})
+
+    assert refusal(folder) == (
+        "commits.json, item 0, column parents: each parent once, got 'aaaa AAAA'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        pytest.param(
+            [("aaaa", "cccc"), ("bbbb", "aaaa"), ("cccc", "bbbb")],
+            "commits.csv, row 2, column parents: "
+            "no cycle through its parents, got a cycle through aaaa",
+            id="a-c-b-a",
+        ),
+        pytest.param(
+            [
+                ("1111", ""),
+                ("eeee", "cccc"),
+                ("cccc", "bbbb 1111"),
+                ("bbbb", "aaaa"),
+                ("aaaa", "ffff cccc"),
+            ],
+            "commits.csv, row 4, column parents: "
+            "no cycle through its parents, got a cycle through cccc",
+            id="entered from a child off the cycle",
+        ),
+        pytest.param(
+            [("aaaa", "bbbb"), ("bbbb", "aaaa")],
+            "commits.csv, row 2, column parents: "
+            "no cycle through its parents, got a cycle through aaaa",
+            id="two commits",
+        ),
+    ],
+)
+def test_parent_cycle_is_refused_naming_the_first_commit_on_it(tmp_path, rows, message):
+    assert refusal(events_folder(tmp_path, commits_csv(*rows))) == message
+
+
+def test_json_parent_cycle_is_refused_naming_the_item(tmp_path):
+    commits = [
+        {
+            "sha": sha,
+            "parents": parents,
+            "author_time": "2026-01-01T09:00:00Z",
+            "commit_time": "2026-01-01T09:00:00Z",
+        }
+        for sha, parents in [("1111", []), ("aaaa", ["1111", "bbbb"]), ("bbbb", ["AAAA"])]
+    ]
+    folder = events_folder(tmp_path, {"commits.json": json.dumps(commits)})
+
+    assert refusal(folder) == (
+        "commits.json, item 1, column parents: "
+        "no cycle through its parents, got a cycle through aaaa"
+    )
+
+
+def test_parents_missing_from_the_file_and_any_order_without_a_cycle_are_read(tmp_path):
+    rows = [("bbbb", "aaaa"), ("dddd", "bbbb cccc"), ("cccc", "bbbb 9999"), ("eeee", "dddd")]
+    history = load_events(events_folder(tmp_path, commits_csv(*rows)))
+
+    assert [(c.sha, c.parents) for c in history.commits] == [
+        ("bbbb", ("aaaa",)),
+        ("dddd", ("bbbb", "cccc")),
+        ("cccc", ("bbbb", "9999")),
+        ("eeee", ("dddd",)),
+    ]
+
+
+def test_deep_linear_history_is_walked_without_recursion(tmp_path):
+    depth = 200_000
+    shas = [f"{index:08x}" for index in range(1, depth + 1)]
+    newest_first = [(shas[i], shas[i - 1] if i else "") for i in range(depth - 1, -1, -1)]
+    # one parent above its child makes the single pass undecided, so the walk runs
+    extra = ("ffffffff", shas[-1])
+    history = load_events(events_folder(tmp_path / "ok", commits_csv(*newest_first, extra)))
+    assert len(history.commits) == depth + 1
+
+    newest_first[-1] = (shas[0], shas[-1])  # the root now descends from the newest commit
+    folder = events_folder(tmp_path / "cycle", commits_csv(*newest_first, extra))
+    assert refusal(folder) == (
+        f"commits.csv, row 2, column parents: "
+        f"no cycle through its parents, got a cycle through {shas[-1]}"
+    )
+
+
+# --- control characters in identifiers -----------------------------------------------------
+
+BASE_ITEMS = {
+    name: dict(zip(text.splitlines()[0].split(","), text.splitlines()[1].split(","), strict=True))
+    for name, text in (
+        ("deployments", DEPLOYMENTS_CSV),
+        ("commits", lines(COMMIT_HEADER, f"abcd1234,,{WHEN}")),
+        (
+            "incidents",
+            lines("id,environment,created_at,resolved_at", "i1,production,2026-01-02T12:00:00Z,"),
+        ),
+        ("builds", BUILDS_CSV),
+    )
+}
+IDENTIFIERS = [
+    (name, column)
+    for name, columns in (
+        ("deployments", "id environment worker version commit_sha kind status author_email"),
+        ("commits", "sha parents patch_id author_email"),
+        ("incidents", "id environment deployment_id"),
+        ("builds", "id worker branch commit_sha status"),
+    )
+    for column in columns.split()
+]
+
+
+@pytest.mark.parametrize(("name", "column"), IDENTIFIERS)
+@pytest.mark.parametrize("control", ["\n", "\r", "\x1b", "\x00", "\x1f", "\x7f"])
+def test_control_character_in_an_identifier_is_refused(tmp_path, name, column, control):
+    value = f"abcd{control}1234"
+    item = {**BASE_ITEMS[name], column: value}
+    folder = events_folder(tmp_path, {f"{name}.json": json.dumps([item])})
+
+    assert refusal(folder) == (
+        f"{name}.json, item 0, column {column}: no control characters, got {value!r}"
+    )
+
+
+def test_line_break_in_a_quoted_csv_identifier_is_refused(tmp_path):
+    row = 'd1,"prod\nuction",2026-01-02T10:00:00Z,success,abcd1234,deploy'
+    folder = events_folder(
+        tmp_path, {"deployments.csv": lines(HEADER, GOOD.replace("d1", "d0"), row)}
+    )
+
+    assert refusal(folder) == (
+        "deployments.csv, row 3, column environment: no control characters, got 'prod\\nuction'"
+    )
+
+
+def test_tab_in_an_identifier_and_line_breaks_in_free_text_are_kept(tmp_path):
+    item = {**BASE_ITEMS["incidents"], "environment": "prod\teu", "title": "Errors\n\x1b 5xx"}
+    history = load_events(events_folder(tmp_path, {"incidents.json": json.dumps([item])}))
+
+    (incident,) = history.incidents
+    assert (incident.environment, incident.title) == ("prod\teu", "Errors\n\x1b 5xx")
+
+
+# --- incidents name deployments of the folder -----------------------------------------------
+
+
+@pytest.mark.parametrize("deployments", ["deployments.csv", "deployments.json"])
+def test_incident_naming_no_deployment_of_the_folder_is_refused(tmp_path, deployments):
+    incidents = lines(
+        "id,environment,created_at,resolved_at,deployment_id",
+        "i1,production,2026-01-02T12:00:00Z,,d1",
+        "i2,production,2026-01-02T12:00:00Z,,",
+        "i3,production,2026-01-02T12:00:00Z,,zzz",
+    )
+    files = {"incidents.csv": incidents}
+    if deployments.endswith(".json"):
+        files[deployments] = json.dumps([GOOD_ITEM])
+
+    assert refusal(events_folder(tmp_path, files)) == (
+        f"incidents.csv, row 4, column deployment_id: "
+        f"the id of a deployment in {deployments}, got 'zzz'"
+    )
+
+
+def test_incident_feed_file_alone_accepts_any_deployment_id(tmp_path):
+    feed = tmp_path / "incidents.csv"
+    feed.write_text(
+        lines(
+            "id,environment,created_at,resolved_at,deployment_id",
+            "i1,production,2026-01-02T12:00:00Z,,zzz",
+        ),
+        encoding="utf-8",
+    )
+
+    (incident,) = read_incidents(feed)
+
+    assert incident.deployment_id == "zzz"

@@ -13,10 +13,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import reprlib
 from collections.abc import Callable, Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +36,16 @@ from devops_assets.sources.git import parse_trailers
 __all__ = ["EventHistory", "EventsError", "load_events", "read_incidents"]
 
 _TIME = "an ISO 8601 time with a UTC offset"
+# Times outside these bounds are no real delivery history, and near datetime's own limits
+# (years 1 and 9999) the arithmetic of later steps overflows.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+_IN_RANGE = "a time from 1970 to 2999"
+# C0 control characters but tab, and DEL: in an identifier they would reach CSV and table
+# output as line breaks or terminal escapes. (``str.split`` and ``strip`` count some as spaces.)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_NO_CONTROL = "no control characters"
+_SHOWN = 80  # at most this many characters of a value in a message
 _SHA = "a sha of 4 to 64 hex characters"
 _HEX = "0123456789abcdef"
 _BUILD_OUTCOMES = {"success": "success", "failure": "fail", "cancelled": "cancelled"}
@@ -73,25 +85,41 @@ class _Row:
         return f"{self.file}, {self.unit} {self.number}, column {column}"
 
     def fail(self, column: str, expected: str, value: object) -> EventsError:
-        return EventsError(f"{self.where(column)}: {expected}, got {value!r}")
+        return EventsError(f"{self.where(column)}: {expected}, got {_show(value)}")
 
     def cell(self, column: str) -> str:
         """The cell without surrounding spaces; empty for an optional column left out."""
         position = self.index.get(column)
         return "" if position is None else self.values[position].strip()
 
+    def label(self, column: str) -> str:
+        """An optional identifier (a worker, a version, an email); empty when left out."""
+        value = self.cell(column)
+        if not value.isprintable():
+            self.no_control(column, value)
+        return value
+
+    def no_control(self, column: str, value: str) -> None:
+        """Refuse a control character (``isprintable`` is the fast test that one may be there)."""
+        if _CONTROL.search(value):
+            raise self.fail(column, _NO_CONTROL, value)
+
     # The readers below are for required columns, which every record has; they index
     # directly instead of calling cell(), which is measurable at a million rows.
 
     def text(self, column: str) -> str:
+        """A required identifier (an id, an environment, a branch)."""
         value = self.values[self.index[column]].strip()
         if not value:
             raise self.fail(column, "a non-empty value", value)
+        if not value.isprintable():
+            self.no_control(column, value)
         return value
 
     def choice(self, column: str, allowed: tuple[str, ...], empty: str = "") -> str:
         value = self.values[self.index[column]].strip()
         if (value or empty) not in allowed:
+            self.no_control(column, value)
             raise self.fail(column, f"one of {' '.join(allowed)}", value)
         return value or empty
 
@@ -112,6 +140,9 @@ class _Row:
             raise self.fail(column, _TIME, value)
         if ("." in value or "," in value) and _finer_than_microseconds(value):
             raise self.fail(column, f"{_TIME} and at most 6 decimals of a second", value)
+        year = parsed.year  # an offset is under a day: only the edge years need the exact test
+        if (year <= 1970 or year >= 2999) and not _EARLIEST <= parsed < _LATEST:
+            raise self.fail(column, _IN_RANGE, value)
         return parsed
 
     def sha(self, column: str) -> str:
@@ -122,14 +153,49 @@ class _Row:
         return self._hex(column, value) if value else None
 
     def shas(self, column: str) -> tuple[str, ...]:
-        return tuple(self._hex(column, part) for part in self.values[self.index[column]].split())
+        """Shas separated by spaces; a line break would split them too, so it is refused."""
+        value = self.values[self.index[column]].strip()
+        if not value.isprintable():
+            self.no_control(column, value)
+        return tuple(self._hex(column, part) for part in value.split())
 
     def _hex(self, column: str, value: str) -> str:
         """Lower case, as git prints it, so ``ABCD`` and ``abcd`` are the same commit."""
         lowered = value.lower()
         if 4 <= len(lowered) <= 64 and not lowered.strip(_HEX):
             return lowered
+        self.no_control(column, value)
         raise self.fail(column, _SHA, value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxlist = _REPR.maxdict = 8
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 40
+
+
+def _show(value: object) -> str:
+    """``value`` as a message shows it: its repr, cut to about 80 characters.
+
+    A cut string ends in ``…`` and says how long it was, so a 5 MB cell gives a short
+    line that still tells what was there.
+    """
+    if not isinstance(value, str):
+        text = _REPR.repr(value)  # bounded in depth and length, unlike repr()
+        return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+    head = value[:_SHOWN]
+    text = repr(head)
+    if len(head) == len(value) and len(text) <= _SHOWN:
+        return text
+    while len(text) > _SHOWN - 1:  # escapes make a repr longer than its string
+        head = head[:-1]
+        text = repr(head)
+    return f"{text[:-1]}…{text[-1]} ({len(value)} characters)"
+
+
+def _name(text: str) -> str:
+    """A column name from the file as a message shows it: as is when short and printable."""
+    return text if len(text) <= _SHOWN and text.isprintable() else _show(text)
 
 
 def _finer_than_microseconds(value: str) -> bool:
@@ -153,14 +219,14 @@ def _deployment(row: _Row) -> Deployment:
     kind = row.choice("kind", DEPLOYMENT_KINDS, empty="deploy")
     return Deployment(
         deployment_id=deployment_id,
-        worker=row.cell("worker"),
+        worker=row.label("worker"),
         environment=environment,
         created_on=finished,
-        version_id=row.cell("version") or commit_sha or deployment_id,
+        version_id=row.label("version") or commit_sha or deployment_id,
         percentage=100.0,
         commit_sha=commit_sha,
         kind=kind,
-        author_email=row.cell("author_email"),
+        author_email=row.label("author_email"),
         message=row.cell("message"),
         status=status,
     )
@@ -171,6 +237,8 @@ def _commit(row: _Row) -> Commit:
     parents = row.shas("parents")
     if sha in parents:
         raise row.fail("parents", "shas of other commits", row.cell("parents"))
+    if len(parents) > 1 and len(set(parents)) < len(parents):
+        raise row.fail("parents", "each parent once", row.cell("parents"))
     author_time = row.time("author_time")
     commit_time = row.time("commit_time")
     subject, body = _subject_and_body(row)
@@ -179,7 +247,7 @@ def _commit(row: _Row) -> Commit:
         parents=parents,
         author_time=author_time,
         commit_time=commit_time,
-        author_email=row.cell("author_email"),
+        author_email=row.label("author_email"),
         subject=subject,
         body=body,
         trailers=parse_trailers(body) if body else (),
@@ -214,7 +282,7 @@ def _incident(row: _Row) -> Incident:
         environment=environment,
         created_at=created,
         resolved_at=resolved,
-        deployment_id=row.cell("deployment_id") or None,
+        deployment_id=row.label("deployment_id") or None,
         title=row.cell("title"),
     )
 
@@ -232,7 +300,7 @@ def _build(row: _Row) -> Build:
         raise row.fail("finished_at", expected, row.cell("finished_at"))
     return Build(
         build_uuid=build_uuid,
-        worker=row.cell("worker"),
+        worker=row.label("worker"),
         branch=branch,
         commit_sha=commit_sha,
         status="stopped",
@@ -241,6 +309,70 @@ def _build(row: _Row) -> Build:
         started_on=started,
         stopped_on=finished,
     )
+
+
+def _no_parent_cycle(
+    commits: tuple[Commit, ...], rows: dict[str, int], file: str, unit: str
+) -> None:
+    """Refuse commits that are their own ancestors, which no git history can hold.
+
+    Parents that are not in the file are allowed (a shallow history) and end the walk.
+    A cycle has a parent below its child in the file and one above, so a file in the
+    order of ``git log`` (or its reverse) needs only one pass. Otherwise one depth-first
+    walk over the parents, on an explicit stack rather than recursion (a linear history
+    is as deep as it is long), visits every commit and parent once. On a cycle, the
+    commit of the cycle that comes first in the file is named.
+    """
+    position = {commit.sha: index for index, commit in enumerate(commits)}
+    if _one_way(commits, position):
+        return
+    get = position.get
+    state = bytearray(len(commits))  # 0 not seen, 1 on the current path, 2 done
+    for root, commit in enumerate(commits):
+        if state[root]:
+            continue
+        state[root] = 1
+        path = [root]
+        pending = [iter(commit.parents)]
+        while pending:
+            for parent in pending[-1]:
+                index = get(parent)
+                if index is None:
+                    continue
+                seen = state[index]
+                if seen == 2:
+                    continue
+                if seen == 1:
+                    sha = commits[min(path[path.index(index) :])].sha
+                    raise EventsError(
+                        f"{file}, {unit} {rows[sha]}, column parents: "
+                        f"no cycle through its parents, got a cycle through {sha}"
+                    )
+                state[index] = 1
+                path.append(index)
+                pending.append(iter(commits[index].parents))
+                break
+            else:
+                state[path.pop()] = 2
+                pending.pop()
+
+
+def _one_way(commits: tuple[Commit, ...], position: dict[str, int]) -> bool:
+    """Whether every parent in the file is below its child, or every one above."""
+    get = position.get
+    below = above = False
+    for index, commit in enumerate(commits):
+        for parent in commit.parents:
+            at = get(parent)
+            if at is None:
+                continue
+            if at > index:
+                below = True
+            else:
+                above = True
+            if below and above:
+                return False
+    return True
 
 
 def _build_time(row: _Row, column: str, status: str) -> datetime | None:
@@ -263,6 +395,8 @@ class _Table:
     make: Callable[[_Row], Any]
     id_column: str
     id_of: Callable[[Any], str]
+    # Checks the records together once all are read: (records, row of each id, file, unit).
+    finish: Callable[[tuple[Any, ...], dict[str, int], str, str], None] | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -287,6 +421,7 @@ _TABLES = {
             _commit,
             "sha",
             attrgetter("sha"),
+            _no_parent_cycle,
         ),
         _Table(
             "incidents",
@@ -323,13 +458,34 @@ def load_events(directory: str | os.PathLike[str]) -> EventHistory:
     if not folder.is_dir():
         raise EventsError(f"events folder {folder} is not a folder")
     paths = {name: _find(folder, name) for name in _TABLES}
-    if paths["deployments"] is None:
+    deployments = paths["deployments"]
+    if deployments is None:
         raise EventsError(
             f"events folder {folder} has no deployments.csv or deployments.json; "
             "deployments are required (commits, incidents and builds are optional)"
         )
-    records = {name: _read(path, _TABLES[name]) if path else () for name, path in paths.items()}
+    records: dict[str, tuple[Any, ...]] = {}
+    for name, path in paths.items():  # deployments first: incidents name them
+        check = None
+        if name == "incidents":
+            check = _caused_by_a_deployment(records["deployments"], deployments.name)
+        records[name] = _read(path, _TABLES[name], check) if path else ()
     return EventHistory(**records)
+
+
+def _caused_by_a_deployment(
+    deployments: tuple[Deployment, ...], file: str
+) -> Callable[[Incident, _Row], None]:
+    """In a folder, an incident's ``deployment_id`` must name one of its deployments:
+    the engine would otherwise fall back to guessing the deployment that caused it."""
+    ids = {deployment.deployment_id for deployment in deployments}
+    expected = f"the id of a deployment in {file}"
+
+    def check(incident: Incident, row: _Row) -> None:
+        if incident.deployment_id is not None and incident.deployment_id not in ids:
+            raise row.fail("deployment_id", expected, incident.deployment_id)
+
+    return check
 
 
 def read_incidents(path: str | os.PathLike[str]) -> tuple[Incident, ...]:
@@ -353,9 +509,15 @@ def _find(folder: Path, name: str) -> Path | None:
     return found[0] if found else None
 
 
-def _read(path: Path, table: _Table) -> tuple[Any, ...]:
-    """Every record of one file, refusing an id that an earlier record already has."""
-    rows = _json_rows(path, table) if path.suffix == ".json" else _csv_rows(path, table)
+def _read(
+    path: Path, table: _Table, check: Callable[[Any, _Row], None] | None = None
+) -> tuple[Any, ...]:
+    """Every record of one file, refusing an id that an earlier record already has.
+
+    ``check`` sees each record with its row, to refuse it for what other files hold.
+    """
+    json_file = path.suffix == ".json"
+    rows = _json_rows(path, table) if json_file else _csv_rows(path, table)
     make, id_of = table.make, table.id_of
     records: list[Any] = []
     first_of: dict[str, int] = {}
@@ -367,23 +529,31 @@ def _read(path: Path, table: _Table) -> tuple[Any, ...]:
             if first != row.number:
                 raise EventsError(
                     f"{row.where(table.id_column)}: a unique {table.id_column}, "
-                    f"got {key!r} again (first on {row.unit} {first})"
+                    f"got {_show(key)} again (first on {row.unit} {first})"
                 )
+            if check is not None:
+                check(record, row)
             records.append(record)
-    return tuple(records)
+    result = tuple(records)
+    if table.finish is not None:
+        table.finish(result, first_of, path.name, "item" if json_file else "row")
+    return result
 
 
 def _csv_rows(path: Path, table: _Table) -> Generator[_Row, None, None]:
-    """The file's records, each numbered by the line it starts on (the header is row 1)."""
+    """The file's records, each numbered by the line it starts on (the header's too)."""
     name = path.name
     with _open_text(path) as handle:
         reader = csv.reader(handle, strict=True)
         start = 1
         try:
             header = next(reader, None)
+            while header == []:  # blank lines before the header, as after it, hold nothing
+                start = reader.line_num + 1
+                header = next(reader, None)
             if header is None:
                 raise EventsError(f"{name}: empty; expected a header row naming the columns")
-            row = _Row(_header(name, header, table), name, "row")
+            row = _Row(_header(name, start, header, table), name, "row")
             width, start = len(header), reader.line_num + 1
             for cells in reader:
                 row.number, start = start, reader.line_num + 1
@@ -400,13 +570,16 @@ def _csv_rows(path: Path, table: _Table) -> Generator[_Row, None, None]:
             raise _not_utf8(path) from None
 
 
-def _header(file: str, header: list[str], table: _Table) -> dict[str, int]:
-    """Where each column of ``table`` the header names sits; refuses a missing or repeated one."""
+def _header(file: str, number: int, header: list[str], table: _Table) -> dict[str, int]:
+    """Where each column of ``table`` the header (on row ``number``) names sits; refuses a
+    missing or repeated one."""
     position: dict[str, int] = {}
     for index, cell in enumerate(header):
         column = cell.strip()
         if column in position:
-            raise EventsError(f"{file}, row 1, column {column}: named twice in the header")
+            raise EventsError(
+                f"{file}, row {number}, column {_name(column)}: named twice in the header"
+            )
         position[column] = index
     for column in table.required:
         if column not in position:
@@ -444,7 +617,7 @@ def _json_rows(path: Path, table: _Table) -> Generator[_Row, None, None]:
     for number, item in enumerate(_json_array(path)):
         if isinstance(item, _RepeatedKey):
             raise EventsError(
-                f"{path.name}, item {number}, column {item.key}: given twice in one object"
+                f"{path.name}, item {number}, column {_name(item.key)}: given twice in one object"
             )
         if not isinstance(item, dict):
             raise EventsError(f"{path.name}, item {number}: a JSON object, got {_kind(item)}")
@@ -467,11 +640,13 @@ def _json_array(path: Path) -> list[Any]:
     except OSError as exc:
         raise EventsError(f"{path} cannot be read: {exc.strerror or exc}") from None
     try:
-        data = json.loads(text, object_pairs_hook=_object)
+        data = json.loads(text, object_pairs_hook=_object, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise EventsError(
             f"{path.name}, line {exc.lineno}: not valid JSON ({exc.msg} at character {exc.colno})"
         ) from None
+    except RecursionError:  # the decoder recurses once per level of [ and {
+        raise EventsError(f"{path.name}: not valid JSON (nested too deeply)") from None
     if not isinstance(data, list):
         raise EventsError(f"{path.name}: a JSON array of objects, got {_kind(data)}")
     return data
@@ -490,6 +665,26 @@ def _json_cell(row: _Row, column: str, value: object) -> str:
     raise row.fail(column, "a list of shas or a space-separated string", value)
 
 
+class _LongNumber:
+    """A JSON integer too long for ``int`` (Python refuses over 4300 digits): no column takes
+    a number, and an ignored key's value must not stop the load."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: str):
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"{self.digits[:20]}… ({len(self.digits)} digits)"
+
+
+def _json_int(digits: str) -> int | _LongNumber:
+    try:
+        return int(digits)
+    except ValueError:
+        return _LongNumber(digits)
+
+
 class _RepeatedKey:
     """Stands in for a JSON object that names a key twice (``json`` would keep only the last)."""
 
@@ -499,7 +694,7 @@ class _RepeatedKey:
         self.key = key
 
     def __repr__(self) -> str:
-        return f"<an object naming {self.key!r} twice>"
+        return f"<an object naming {_show(self.key)} twice>"
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any] | _RepeatedKey:
@@ -514,6 +709,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any] | _RepeatedKey:
 _JSON_KINDS = {
     dict: "an object",
     _RepeatedKey: "an object",
+    _LongNumber: "a number",
     list: "an array",
     str: "a string",
     bool: "true or false",
