@@ -1,4 +1,8 @@
-"""Run every step and print the table; exit 2 when the shared history is missing."""
+"""Run every step and print the table; exit 2 when the shared history is missing.
+
+``python -m benchmarks engine [...]`` runs the metric engine on a synthetic history
+instead (see ``benchmarks.engine_bench``; ``engine --help`` lists its options).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import engine_bench
 from benchmarks.git_steps import bench_attribution, bench_git_read
 from benchmarks.history import DEFAULT_DATA, DataMissing, history_folder, prepare_repository
 from benchmarks.table import render
@@ -48,6 +53,9 @@ def run_steps(folder: Path, workdir: Path, args: argparse.Namespace) -> list[Row
 
 def main(argv: list[str] | None = None) -> int:
     """Print each step as it finishes, then the table; 0 on success."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["engine"]:
+        return engine_bench.main(argv[1:])
     args = parse_args(argv)
     try:
         folder = history_folder(args.data)
