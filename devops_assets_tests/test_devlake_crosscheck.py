@@ -56,11 +56,11 @@ def test_d5_our_changesets_are_devlakes_commits_diffs():
     lineage = attribute_commits(refdiff_commits(), mine)
 
     assert by_id(list(lineage.deployments)) == ["1", "2", "3"]
-    # Ours lists a changeset oldest first; DevLake's sorting_index counts from the new head.
+    # Ours lists a changeset from the deployed commit back, as DevLake's sorting_index does.
     assert lineage.changesets == (
-        ("commit_sha6", "commit_sha1"),
+        ("commit_sha1", "commit_sha6"),
         ("commit_sha2",),
-        ("commit_sha7", "commit_sha4"),
+        ("commit_sha4", "commit_sha7"),
     )
     # The same rows as DevLake's commits_diffs: (new, old = previous deployment, commit).
     ours = {}
@@ -68,7 +68,7 @@ def test_d5_our_changesets_are_devlakes_commits_diffs():
         zip(lineage.deployments, lineage.changesets, strict=True)
     ):
         old = lineage.deployments[i - 1].commit_sha if i else ""
-        ours[(deployment.commit_sha, old)] = list(reversed(changeset))
+        ours[(deployment.commit_sha, old)] = list(changeset)
     devlake: dict[tuple[str, str], list[str]] = {}
     for row in sorted(
         devlake_csv(*REFDIFF, "commits_diffs.csv"), key=lambda r: int(r["sorting_index"])

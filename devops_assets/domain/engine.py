@@ -191,63 +191,49 @@ def _delivery_scopes(
         return {}
     heads = [graph.index.get(d.commit_sha) if d.commit_sha else None for d in mine]
     claims = claim(graph, heads)
-    outcomes = classify(mine, env_incidents, settings, _reverts(graph, claims))
+    kinds = [effective_kind(d, settings) for d in mine]
+    outcomes = classify(mine, env_incidents, settings, _reverts(graph, claims), kinds)
     times = np.array([d.created_on.timestamp() for d in mine], dtype=np.float64)
-    units_at, units_lead, units_shipped = _lead_units(graph, claims, times, settings)
-    restored_at, restore = _restores(env_incidents)
+    units = _lead_units(graph, claims, times, settings)
+    whole = _Scope(
+        times=times,
+        days=_local_days(times, settings),
+        gaps=np.diff(times, prepend=np.nan),
+        failed=outcomes.failed,
+        unplanned=outcomes.unplanned != 0,
+        rollback=np.array([k == "rollback" for k in kinds], dtype=bool),
+        recovery=outcomes.recovered_at - times,
+        lead_at=units[0],
+        lead=units[1],
+        restored_at=None,
+        restore=None,
+    )
+    scopes = {"": whole}
+    whole.restored_at, whole.restore = _restores(env_incidents)
     workers = np.array([d.worker for d in mine], dtype=object)
-    days = _local_days(times, settings)
-    scopes = {"": _scope(mine, outcomes, times, days, units_at, units_lead, None, settings)}
-    scopes[""].restored_at, scopes[""].restore = restored_at, restore
     names = sorted(set(workers.tolist()))
     if len(names) > 1:
-        unit_workers = workers[units_shipped]
+        unit_workers = workers[units[2]]
         for name in names:
-            scopes[name] = _scope(
-                mine,
-                outcomes,
-                times,
-                days,
-                units_at,
-                units_lead,
-                (workers, unit_workers, name),
-                settings,
-            )
+            scopes[name] = _worker_scope(whole, workers == name, unit_workers == name)
     return scopes
 
 
-def _scope(mine, outcomes, times, days, units_at, units_lead, pick, settings) -> _Scope:
-    kinds = [effective_kind(d, settings) for d in mine]
-    failed = np.array([o.failed for o in outcomes], dtype=bool)
-    recovery = np.array(
-        [
-            (o.recovered_at.timestamp() - t) if o.failed and o.recovered_at else np.nan
-            for o, t in zip(outcomes, times, strict=True)
-        ],
-        dtype=np.float64,
-    )
-    unplanned = np.array([bool(o.unplanned) for o in outcomes], dtype=bool)
-    rollback = np.array([k == "rollback" for k in kinds], dtype=bool)
-    if pick is not None:
-        workers, unit_workers, name = pick
-        keep = workers == name
-        times, days, failed = times[keep], days[keep], failed[keep]
-        recovery, unplanned, rollback = recovery[keep], unplanned[keep], rollback[keep]
-        units = unit_workers == name
-        units_at, units_lead = units_at[units], units_lead[units]
-    gaps = np.diff(times, prepend=np.nan)
+def _worker_scope(whole: _Scope, mine: np.ndarray, my_units: np.ndarray) -> _Scope:
+    """The arrays of one worker: its deployments, and the changes they shipped."""
+    times = whole.times[mine]
     return _Scope(
-        times,
-        days,
-        gaps,
-        failed,
-        unplanned,
-        rollback,
-        recovery,
-        units_at,
-        units_lead,
-        None,
-        None,
+        times=times,
+        days=whole.days[mine],
+        gaps=np.diff(times, prepend=np.nan),
+        failed=whole.failed[mine],
+        unplanned=whole.unplanned[mine],
+        rollback=whole.rollback[mine],
+        recovery=whole.recovery[mine],
+        lead_at=whole.lead_at[my_units],
+        lead=whole.lead[my_units],
+        restored_at=None,
+        restore=None,
     )
 
 
@@ -303,25 +289,19 @@ def _lead_units(
 
 def _fold_cherry_picks(graph: CommitGraph, order, shipped, start):
     """Changes sharing a patch id become one: the first deployment, the earliest start."""
-    patch_ids = graph.patch_ids()
-    first: dict[str, int] = {}
-    drop = np.zeros(order.size, dtype=bool)
-    shipped, start = shipped.copy(), start.copy()
-    for position, number in enumerate(order.tolist()):
-        patch = patch_ids[number]
-        if not patch:
-            continue
-        seen = first.get(patch)
-        if seen is None:
-            first[patch] = position
-            continue
-        keeper = seen if shipped[seen] <= shipped[position] else position
-        other = position if keeper == seen else seen
-        shipped[keeper] = min(shipped[seen], shipped[position])
-        start[keeper] = min(start[seen], start[position])
-        drop[other] = True
-        first[patch] = keeper
-    keep = ~drop
+    codes = graph.patch_codes()[order]
+    picked = np.nonzero(codes >= 0)[0]
+    if picked.size == 0:
+        return order, shipped, start
+    # Within each patch id, earliest deployment first; the first row of each group stays.
+    by_group = picked[np.lexsort((shipped[picked], codes[picked]))]
+    group = codes[by_group]
+    firsts = np.r_[True, group[1:] != group[:-1]]
+    keepers = by_group[firsts]
+    start = start.copy()
+    start[keepers] = np.minimum.reduceat(start[by_group], np.nonzero(firsts)[0])
+    keep = np.ones(order.size, dtype=bool)
+    keep[by_group[~firsts]] = False
     return order[keep], shipped[keep], start[keep]
 
 
@@ -441,4 +421,5 @@ def outcomes_of(
     heads = [history.graph.index.get(d.commit_sha) if d.commit_sha else None for d in mine]
     claims = claim(history.graph, heads)
     incidents = _named([i for i in history.incidents if i.environment == env], folded)
-    return mine, classify(mine, incidents, settings, _reverts(history.graph, claims))
+    outcomes = classify(mine, incidents, settings, _reverts(history.graph, claims))
+    return mine, [outcomes.outcome(i) for i in range(len(mine))]

@@ -20,12 +20,18 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+
+import numpy as np
 
 from devops_assets.domain.models import Deployment, Incident
 from devops_assets.domain.settings import MetricSettings
 
 REVERT = re.compile(r"\bthis reverts commit ([0-9a-f]{4,64})\b", re.IGNORECASE)
+
+
+SOURCES = ("rollback", "hotfix", "revert", "incident")
+BIT = {source: 1 << n for n, source in enumerate(SOURCES)}
 
 
 @dataclass
@@ -40,6 +46,32 @@ class Outcome:
     @property
     def failed(self) -> bool:
         return bool(self.causes)
+
+
+@dataclass
+class Outcomes:
+    """What became of each deployment, as arrays (one entry per deployment): the
+    failure causes and unplanned reasons as bits of ``BIT``, recovery as epoch
+    seconds (NaN while failing or not failed), and the incidents attributed."""
+
+    causes: np.ndarray
+    unplanned: np.ndarray
+    recovered_at: np.ndarray
+    incidents: dict[int, list[Incident]]
+
+    @property
+    def failed(self) -> np.ndarray:
+        return self.causes != 0
+
+    def outcome(self, i: int) -> Outcome:
+        """One deployment's outcome as names and times (for people and tests)."""
+        recovered = self.recovered_at[i]
+        return Outcome(
+            {s for s in SOURCES if self.causes[i] & BIT[s]},
+            {s for s in SOURCES if self.unplanned[i] & BIT[s]},
+            None if np.isnan(recovered) else datetime.fromtimestamp(recovered, UTC),
+            list(self.incidents.get(i, [])),
+        )
 
 
 def effective_kind(deployment: Deployment, settings: MetricSettings) -> str:
@@ -60,129 +92,167 @@ def classify(
     incidents: Sequence[Incident],
     settings: MetricSettings,
     reverts: Mapping[int, Sequence[int]] | None = None,
-) -> list[Outcome]:
+    kinds: Sequence[str] | None = None,
+) -> Outcomes:
     """The outcome of each deployment of ``deployments`` (successful, in time order).
 
     ``reverts`` maps a deployment's index to the indexes of earlier deployments
     whose commits it reverts (from ``lineage``); incidents are those of this
-    environment.
+    environment; ``kinds`` are the deployments' ``effective_kind`` when known.
     """
     sources = set(settings.failure_sources)
-    window = settings.remediation_window
-    kinds = [effective_kind(d, settings) for d in deployments]
-    outcomes = [Outcome() for _ in deployments]
+    window = settings.remediation_window.total_seconds()
+    kinds = kinds if kinds is not None else [effective_kind(d, settings) for d in deployments]
+    times = [d.created_on.timestamp() for d in deployments]
+    causes = bytearray(len(deployments))
+    unplanned = bytearray(len(deployments))
     # Per worker: the deployments no rollback has undone yet, and the latest one that
     # was not a rollback (what a hotfix repairs).
     standing: dict[str, _Standing] = {}
     latest: dict[str, int] = {}
     for i, (deployment, kind) in enumerate(zip(deployments, kinds, strict=True)):
-        mine = standing.setdefault(deployment.worker, _Standing())
+        mine = standing.get(deployment.worker)
+        if mine is None:
+            mine = standing[deployment.worker] = _Standing()
         if kind == "rollback":
-            outcomes[i].unplanned.add("rollback")
+            unplanned[i] |= BIT["rollback"]
             for undone in mine.undo(deployment):
                 if "rollback" in sources:
-                    outcomes[undone].causes.add("rollback")
+                    causes[undone] |= BIT["rollback"]
             continue
         if kind == "hotfix":
-            outcomes[i].unplanned.add("hotfix")
+            unplanned[i] |= BIT["hotfix"]
             repaired = latest.get(deployment.worker)
             if (
                 "hotfix" in sources
                 and repaired is not None
-                and deployment.created_on - deployments[repaired].created_on <= window
+                and times[i] - times[repaired] <= window
             ):
-                outcomes[repaired].causes.add("hotfix")
+                causes[repaired] |= BIT["hotfix"]
         mine.push(i, deployment)
         latest[deployment.worker] = i
     for i, earlier in (reverts or {}).items():
-        outcomes[i].unplanned.add("revert")
+        unplanned[i] |= BIT["revert"]
         for e in earlier:
-            if "revert" in sources and (
-                deployments[i].created_on - deployments[e].created_on <= window
-            ):
-                outcomes[e].causes.add("revert")
-    _attach_incidents(deployments, incidents, outcomes, "incident" in sources)
-    _recover(deployments, outcomes)
-    return outcomes
+            if "revert" in sources and times[i] - times[e] <= window:
+                causes[e] |= BIT["revert"]
+    attached = _attach_incidents(
+        deployments, times, incidents, causes, unplanned, "incident" in sources
+    )
+    recovered = _recover(times, causes, attached)
+    return Outcomes(
+        np.frombuffer(bytes(causes), dtype=np.uint8),
+        np.frombuffer(bytes(unplanned), dtype=np.uint8),
+        recovered,
+        attached,
+    )
 
 
 class _Standing:
     """One worker's deployments that no rollback has undone, oldest first, with where
-    each version and commit last stands, so a rollback finds its target at once."""
+    each version and commit last stands, so a rollback finds its target at once.
+    Each entry remembers what its version and commit pointed to before it, to put
+    back when a rollback removes it."""
+
+    __slots__ = ("commits", "stack", "versions")
 
     def __init__(self) -> None:
-        self.stack: list[tuple[int, list[tuple[str, str]]]] = []
-        self.depths: dict[tuple[str, str], list[int]] = {}
+        self.stack: list[tuple] = []
+        self.versions: dict[str, int] = {}
+        self.commits: dict[str, int] = {}
 
     def push(self, index: int, deployment: Deployment) -> None:
-        keys = _keys(deployment)
-        for key in keys:
-            self.depths.setdefault(key, []).append(len(self.stack))
-        self.stack.append((index, keys))
+        depth, version, sha = len(self.stack), deployment.version_id, deployment.commit_sha
+        self.stack.append((index, version, self.versions.get(version), sha, self.commits.get(sha)))
+        if version:
+            self.versions[version] = depth
+        if sha:
+            self.commits[sha] = depth
 
     def undo(self, rollback: Deployment) -> list[int]:
         """Everything after the last standing deployment of the version (or commit) the
         rollback returns to; without one, the newest standing deployment alone."""
-        found = [self.depths[k][-1] for k in _keys(rollback) if self.depths.get(k)]
-        target = max(found) if found else len(self.stack) - 2
+        found = [
+            where.get(key, -1)
+            for where, key in (
+                (self.versions, rollback.version_id),
+                (self.commits, rollback.commit_sha),
+            )
+            if key
+        ]
+        target = max(found, default=-1)
+        if target < 0:
+            target = len(self.stack) - 2
         undone = []
         while len(self.stack) > max(target + 1, 0):
-            index, keys = self.stack.pop()
-            for key in keys:
-                self.depths[key].pop()  # its depth is the newest of its key
+            index, version, old_version, sha, old_sha = self.stack.pop()
+            _put_back(self.versions, version, old_version)
+            _put_back(self.commits, sha, old_sha)
             undone.append(index)
         return undone[::-1]
 
 
-def _keys(deployment: Deployment) -> list[tuple[str, str]]:
-    keys = [("version", deployment.version_id)] if deployment.version_id else []
-    return keys + ([("commit", deployment.commit_sha)] if deployment.commit_sha else [])
+def _put_back(where: dict[str, int], key: str | None, previous: int | None) -> None:
+    if not key:
+        return
+    if previous is None:
+        where.pop(key, None)
+    else:
+        where[key] = previous
 
 
 def _attach_incidents(
     deployments: Sequence[Deployment],
+    times: Sequence[float],
     incidents: Sequence[Incident],
-    outcomes: list[Outcome],
+    causes: bytearray,
+    unplanned: bytearray,
     counts_as_failure: bool,
-) -> None:
+) -> dict[int, list[Incident]]:
     """Link each incident to its deployment; an incident open while a deployment
     went out makes that deployment unplanned (an incident-linked fix)."""
-    times = [d.created_on for d in deployments]
     by_id = {d.deployment_id: i for i, d in enumerate(deployments)}
+    attached: dict[int, list[Incident]] = {}
     during = [0] * (len(deployments) + 1)  # +1 where an open incident starts, -1 past its end
     for incident in incidents:
+        opened = incident.created_at.timestamp()
         named = by_id.get(incident.deployment_id) if incident.deployment_id else None
-        cause = named if named is not None else bisect_left(times, incident.created_at) - 1
+        cause = named if named is not None else bisect_left(times, opened) - 1
         if cause >= 0:
-            outcomes[cause].incidents.append(incident)
+            attached.setdefault(cause, []).append(incident)
             if counts_as_failure:
-                outcomes[cause].causes.add("incident")
-        open_from = bisect_left(times, incident.created_at)
+                causes[cause] |= BIT["incident"]
+        open_from = bisect_left(times, opened)
         open_to = (
             len(times)
             if incident.resolved_at is None
-            else bisect_right(times, incident.resolved_at)
+            else bisect_right(times, incident.resolved_at.timestamp())
         )
         if open_from < open_to:
             during[open_from] += 1
             during[open_to] -= 1
     depth = 0
-    for j, outcome in enumerate(outcomes):
+    for j in range(len(deployments)):
         depth += during[j]
         if depth > 0:
-            outcome.unplanned.add("incident")
+            unplanned[j] |= BIT["incident"]
+    return attached
 
 
-def _recover(deployments: Sequence[Deployment], outcomes: list[Outcome]) -> None:
+def _recover(
+    times: Sequence[float], causes: bytearray, attached: Mapping[int, list[Incident]]
+) -> np.ndarray:
     """Each failed deployment's recovery: the next healthy deployment or the
     resolution of an incident attributed to it, whichever comes first."""
-    next_healthy: datetime | None = None
-    for i in range(len(deployments) - 1, -1, -1):
-        outcome = outcomes[i]
-        if outcome.failed:
+    recovered = np.full(len(times), np.nan)
+    next_healthy = None
+    for i in range(len(times) - 1, -1, -1):
+        if causes[i]:
             ends = [next_healthy] if next_healthy is not None else []
-            ends += [x.resolved_at for x in outcome.incidents if x.resolved_at is not None]
-            ends = [e for e in ends if e >= deployments[i].created_on]
-            outcome.recovered_at = min(ends) if ends else None
+            ends += [x.resolved_at.timestamp() for x in attached.get(i, ()) if x.resolved_at]
+            ends = [e for e in ends if e >= times[i]]
+            if ends:
+                recovered[i] = min(ends)
         else:
-            next_healthy = deployments[i].created_on
+            next_healthy = times[i]
+    return recovered

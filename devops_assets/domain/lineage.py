@@ -11,11 +11,13 @@ first-parent commit brought it in; that is what ``branch_start`` lead times use.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from devops_assets.domain.models import Commit, Deployment
 
@@ -41,6 +43,9 @@ class CommitGraph:
         self._commits = commits
         self._times: dict[str, np.ndarray] = {}
         self._sorted: list[str] | None = None
+        self._reverts: list[int] | None = None
+        self._codes: np.ndarray | None = None
+        self._first: tuple[list[int], bytearray] | None = None
 
     @classmethod
     def from_arrays(
@@ -63,6 +68,9 @@ class CommitGraph:
         graph._patch_ids = patch_ids
         graph._messages = messages
         graph._sorted = None
+        graph._reverts = None
+        graph._codes = None
+        graph._first = None
         return graph
 
     def __len__(self) -> int:
@@ -91,15 +99,40 @@ class CommitGraph:
         return f"{commit.subject}\n\n{commit.body}"
 
     def revert_candidates(self) -> list[int]:
-        """Commits whose message may say "This reverts commit …" (any case)."""
-        if self._commits is None:
-            messages = self._messages or ()
-            return [i for i, m in enumerate(messages) if "reverts commit" in m.lower()]
-        return [
-            i
-            for i, c in enumerate(self._commits)
-            if "reverts commit" in c.body.lower() or "reverts commit" in c.subject.lower()
-        ]
+        """Commits whose message may say "This reverts commit …" (any case); found
+        once per graph."""
+        if self._reverts is None:
+            says = re.compile("reverts commit", re.IGNORECASE).search
+            if self._commits is None:
+                texts = self._messages or ()
+                self._reverts = [i for i, m in enumerate(texts) if says(m)]
+            else:
+                self._reverts = [
+                    i for i, c in enumerate(self._commits) if says(c.body) or says(c.subject)
+                ]
+        return self._reverts
+
+    def drop_caches(self) -> None:
+        """Forget what was derived from the graph (first parents, patch codes, revert
+        candidates, sorted shas), so the next use pays for it again (benchmarks)."""
+        self._first = self._codes = self._reverts = self._sorted = None
+
+    def first_parents(self) -> tuple[list[int], bytearray]:
+        """Each commit's first parent (-1: a root) and whether it is a merge; once."""
+        if self._first is None:
+            self._first = (
+                [above[0] if above else -1 for above in self.parents],
+                bytearray(len(above) > 1 for above in self.parents),
+            )
+        return self._first
+
+    def patch_codes(self) -> np.ndarray:
+        """Each commit's patch id as a number (equal ids, equal numbers; -1: none)."""
+        if self._codes is None:
+            ids = np.asarray(self.patch_ids(), dtype=object)
+            codes, _ = pd.factorize(ids, use_na_sentinel=True)
+            self._codes = codes.astype(np.int64)
+        return self._codes
 
     def resolve(self, sha: str) -> int | None:
         """The commit a full or abbreviated (unique prefix) sha names, if any."""
@@ -158,6 +191,7 @@ def claim(graph: CommitGraph, heads: Sequence[int | None]) -> Claims:
     """Walk from each deployment's head commit (its number, or None), in the order
     given, claiming every commit not claimed by an earlier one."""
     parents = graph.parents
+    first_parent, merges = graph.first_parents()
     deployment = [-1] * len(graph)
     via = [-1] * len(graph)
     order: list[int] = []
@@ -169,16 +203,18 @@ def claim(graph: CommitGraph, heads: Sequence[int | None]) -> Claims:
             continue
         if baseline is None:
             baseline = number
-        chain = []
+        landed = []  # merge commits on the line, newest first
         commit = head
         while commit >= 0 and deployment[commit] < 0:
             deployment[commit] = number
-            chain.append(commit)
-            above = parents[commit]
-            commit = above[0] if above else -1
-        for first in reversed(chain):
-            via[first] = first
-            order.append(first)
+            via[commit] = commit
+            order.append(commit)
+            if merges[commit]:
+                landed.append(commit)
+            commit = first_parent[commit]
+        # Oldest merge first: everything behind its first parent is claimed by now, so
+        # what its other parents reach unclaimed is what this merge brought in.
+        for first in reversed(landed):
             stack = list(parents[first][1:])
             while stack:
                 commit = stack.pop()
