@@ -313,3 +313,30 @@ def test_a_warehouse_from_the_previous_release_is_brought_up_to_date(tmp_path):
             metric_values(), key=lambda m: (m.metric, m.environment, m.window_start)
         )
         assert warehouse.incidents() == []
+
+
+def test_the_calendar_bucket_holding_now_is_replaced_not_repeated(warehouse: Warehouse):
+    day = datetime(2026, 11, 30, tzinfo=UTC)
+    early = MetricValue(
+        "deployment_count", "production", day, day + timedelta(hours=6), 1.0, "count", grain="day"
+    )
+    window = MetricValue(
+        "deployment_count",
+        "production",
+        day - timedelta(days=7),
+        day + timedelta(hours=6),
+        4.0,
+        "count",
+    )
+    warehouse.replace_metric_values([early, window])
+    later = replace(early, window_end=day + timedelta(hours=18), value=3.0)
+    later_window = replace(
+        window,
+        window_start=day - timedelta(days=7) + timedelta(hours=12),
+        window_end=day + timedelta(hours=18),
+        value=5.0,
+    )
+    warehouse.replace_metric_values([later, later_window])
+    stored = warehouse.metric_values()
+    assert [(v.grain, v.value) for v in stored if v.grain == "day"] == [("day", 3.0)]
+    assert sorted(v.value for v in stored if v.grain == "window") == [4.0, 5.0]  # a history

@@ -114,11 +114,33 @@ class Warehouse:
         return self._upsert(r.INCIDENTS, r.INCIDENTS.rows(incidents))
 
     def replace_metric_values(self, values: Iterable[MetricValue]) -> int:
-        """Store metric values by (metric, environment, window); a recomputed window
-        replaces the earlier number. No computation time is kept, so recomputing the
-        same window from the same records leaves the table exactly as it was (the
-        Dagster event log says when each run computed it)."""
-        return self._upsert(r.METRIC_VALUES, r.METRIC_VALUES.rows(values))
+        """Store metric values by (metric, environment, worker, grain, period); a
+        recomputed period replaces the earlier number. Rolling windows accumulate (a
+        history of each metric); a calendar bucket is one row whatever its end, so
+        the bucket holding "now", measured again later, replaces its earlier, shorter
+        self: calendar rows starting within the span of the new ones go in the same
+        transaction. No computation time is kept, so recomputing the same periods
+        from the same records leaves the table exactly as it was (the Dagster event
+        log says when each run computed it)."""
+        rows = r.METRIC_VALUES.rows(values)
+        if not rows:
+            return 0
+        table = r.METRIC_VALUES.table
+        calendar = [row["window_start"] for row in rows if row["grain"] != "window"]
+        statement = self._upsert_statement(table)
+        with self._writing(table.name, len(rows)) as conn:
+            if calendar:
+                conn.execute(
+                    table.delete().where(
+                        table.c.grain != "window",
+                        table.c.window_start >= min(calendar),
+                        table.c.window_start <= max(calendar),
+                    )
+                )
+            for chunk in _chunks(rows, CHUNK_ROWS):
+                conn.execute(statement, chunk)
+        log.info("Replaced %d rows of %s", len(rows), table.name)
+        return len(rows)
 
     def replace_pipeline_health(self, health: Iterable[HealthRow]) -> int:
         """Make the table hold exactly ``health``: old rows go in the same transaction."""
