@@ -67,14 +67,19 @@ def dora_metrics(
     in_health = [
         v for v in values if (v.window_start, v.window_end) == (start, end) and v.grain == "window"
     ]
+    # The table people read first; then each number (canonical units) for the plots.
     metadata: dict[str, object] = {
-        _metadata_key(v): int(v.value) if v.unit == "count" else float(v.value)
-        for v in in_health
-        if v.value is not None
+        "summary": dg.MetadataValue.md(_metrics_markdown(in_health, config.metrics.tiers)),
+        "window_days": config.health_window_days,
+        "tier_table": f"DORA {config.metrics.tiers}",
     }
-    metadata["window_days"] = config.health_window_days
-    metadata["tier_table"] = f"DORA {config.metrics.tiers}"
-    metadata["summary"] = dg.MetadataValue.md(_metrics_markdown(in_health, config.metrics.tiers))
+    metadata.update(
+        {
+            _metadata_key(v): int(v.value) if v.unit == "count" else float(v.value)
+            for v in in_health
+            if v.value is not None
+        }
+    )
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -95,12 +100,13 @@ TIER_MARK = {"elite": "🟢 elite", "high": "🔵 high", "medium": "🟡 medium"
 
 
 def _metrics_markdown(values: list[MetricValue], table: str) -> str:
-    """Environment by environment, every metric with its DORA tier where it has one."""
+    """Environment by environment, the metrics DORA rates first, each with its tier."""
     lines = [
         f"| environment | metric | value | DORA {table} tier |",
         "| --- | --- | --- | --- |",
     ]
-    for v in sorted(values, key=lambda v: (v.environment, v.worker, v.metric)):
+    rated = sorted(values, key=lambda v: (v.environment, v.worker, v.tier is None, v.metric))
+    for v in rated:
         scope = f"{v.environment} ({v.worker})" if v.worker else v.environment
         tier = TIER_MARK.get(v.tier, "") if v.tier else ""
         lines.append(f"| {scope} | {v.metric} | {human(v.value, v.unit)} | {tier} |")
