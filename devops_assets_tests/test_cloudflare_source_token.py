@@ -171,3 +171,19 @@ def test_an_unusable_token_given_directly_is_refused_naming_the_argument(
     assert (
         str(caught.value) == f"CloudflareClient: api_token {problem}; it cannot be sent as a token"
     )
+
+
+def test_a_token_with_a_backslash_and_quotes_is_hidden_where_an_error_quotes_it(seeded):
+    from devops_assets.emulator import load_app, running_server
+
+    odd = "brk-SEC\\RET-'q\"-0123456789abcdef"
+    app = load_app(seeded[1].state_dir, api_tokens=(odd,))
+    body = {"success": True, "result": [{**_build_echoing_the_token(), "status": f"x {odd}"}]}
+    with running_server(app) as url:
+        client = CloudflareClient(app.state.account_id, odd, url, max_retries=0)
+        app.fail_next(LIST, 200, body=body, times=1)
+        with pytest.raises(CloudflareError) as caught:
+            client.list_builds(WORKER, TAG)
+    texts = _texts(caught.value)
+    assert "***" in str(caught.value)
+    assert [t for t in texts if "SEC" in t] == []

@@ -10,6 +10,7 @@ deployment from a rollback.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 
@@ -286,4 +287,10 @@ def _short(text: str) -> str:
 
 
 def _hidden(value, secret: str):
-    return value.replace(secret, "***") if isinstance(value, str) else value
+    """``value`` with ``secret`` written ``***``, also where it was quoted as a Python or
+    JSON string literal (a backslash or quote in it is escaped there)."""
+    if not isinstance(value, str):
+        return value
+    for form in {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]}:
+        value = value.replace(form, "***")
+    return value
