@@ -201,3 +201,16 @@ def test_the_incident_feed_is_stored_and_a_bad_row_changes_nothing(served):
     assert "key 'incidents.file': " in message
     assert "incidents.json, item 0, column resolved_at: a time not before created_at" in message
     assert warehouse.snapshot("incidents") == before
+
+
+def test_an_incident_the_feed_no_longer_lists_is_gone_after_the_next_run(served):
+    import json
+
+    config, _, history = served
+    assert materialize(config, "incidents").success
+    feed = json.loads(open(config.incidents_file, encoding="utf-8").read())
+    with open(config.incidents_file, "w", encoding="utf-8") as handle:
+        json.dump(feed[1:], handle)  # the first incident was filed by mistake and withdrawn
+    assert materialize(config, "incidents").success
+    stored = [i.incident_id for i in Warehouse(config.warehouse_url).incidents()]
+    assert stored == [i["id"] for i in history.incidents[1:]]

@@ -119,7 +119,7 @@ def fill(wh: Warehouse) -> None:
         [build("u1", 0), build("u2", 10, "running", None), build("u3", 5, "queued", None)]
     )
     wh.upsert_deployments(deployments())
-    wh.upsert_incidents(incidents())
+    wh.replace_incidents(incidents())
     wh.replace_metric_values(metric_values())
     wh.replace_pipeline_health(health())
 
@@ -173,17 +173,18 @@ def test_deployments_round_trip_and_filter(warehouse: Warehouse):
     assert warehouse.deployments(environment="staging")[0].percentage == 50.5
 
 
-def test_metric_values_keep_none_and_a_recomputed_window_replaces_the_number(
+def test_metric_values_keep_none_and_a_recomputed_window_is_replaced_whole(
     warehouse: Warehouse,
 ):
     warehouse.replace_metric_values(metric_values())
     assert warehouse.metric_values() == metric_values()
 
+    # A new computation of that window (it measured only lead_time this time).
     changed = replace(metric_values()[1], value=5400.0)
     assert warehouse.replace_metric_values([changed]) == 1
 
-    assert warehouse.metric_values() == [metric_values()[0], changed]
-    assert len(warehouse.snapshot("metric_values")) == 2
+    assert warehouse.metric_values() == [changed]
+    assert len(warehouse.snapshot("metric_values")) == 1
 
 
 def test_pipeline_health_holds_exactly_the_latest_rows(warehouse: Warehouse):
@@ -261,29 +262,30 @@ def test_table_names_and_unknown_snapshot(warehouse: Warehouse):
         warehouse.snapshot("nope")
 
 
-def test_incidents_round_trip_and_an_open_one_stays_open(warehouse: Warehouse):
-    warehouse.upsert_incidents(incidents())
+def test_incidents_mirror_the_feed_an_open_one_stays_open(warehouse: Warehouse):
+    warehouse.replace_incidents(incidents())
     stored = warehouse.incidents()
     assert stored == incidents()
     assert stored[1].resolved_at is None and stored[1].deployment_id is None
     resolved = replace(incidents()[1], resolved_at=T0 + timedelta(hours=3))
-    warehouse.upsert_incidents([resolved])
-    assert warehouse.incidents()[1].resolved_at == T0 + timedelta(hours=3)
+    warehouse.replace_incidents([resolved])  # the feed now lists only INC-2, resolved
+    assert warehouse.incidents() == [resolved]
+    warehouse.replace_incidents([])
+    assert warehouse.incidents() == []
 
 
 def test_an_incident_resolved_before_it_opened_is_refused(warehouse: Warehouse):
     bad = Incident("INC-9", "production", T0, T0 - timedelta(seconds=1))
     with pytest.raises(ValueError, match=r"incidents row 'INC-9': field 'resolved_at'"):
-        warehouse.upsert_incidents([bad])
+        warehouse.replace_incidents([bad])
     assert warehouse.count("incidents") == 0
 
 
-def test_a_warehouse_from_the_previous_release_is_brought_up_to_date(tmp_path):
+def _old_release_warehouse(path) -> None:
     """Before the metric engine: no incidents table, deployments without status,
-    commits without patch_id, metric_values keyed by (metric, environment, window)."""
+    metric_values keyed by (metric, environment, window)."""
     import sqlite3
 
-    path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:
         db.execute(
             "CREATE TABLE deployments (deployment_id TEXT PRIMARY KEY, worker TEXT NOT NULL,"
@@ -304,6 +306,11 @@ def test_a_warehouse_from_the_previous_release_is_brought_up_to_date(tmp_path):
             "INSERT INTO metric_values VALUES ('deployment_count', 'production',"
             " '2026-11-01 00:00:00', '2026-11-02 00:00:00', 3, 'count')"
         )
+
+
+def test_a_warehouse_from_the_previous_release_is_brought_up_to_date(tmp_path):
+    path = tmp_path / "old.sqlite"
+    _old_release_warehouse(path)
     with Warehouse(f"sqlite:///{path}") as warehouse:
         kept = warehouse.deployments()
         assert [(d.deployment_id, d.status, d.message) for d in kept] == [("d1", "success", "ship")]
@@ -340,3 +347,67 @@ def test_the_calendar_bucket_holding_now_is_replaced_not_repeated(warehouse: War
     stored = warehouse.metric_values()
     assert [(v.grain, v.value) for v in stored if v.grain == "day"] == [("day", 3.0)]
     assert sorted(v.value for v in stored if v.grain == "window") == [4.0, 5.0]  # a history
+
+
+def test_a_new_computation_leaves_no_stale_bucket_or_worker_row(warehouse: Warehouse):
+    end = datetime(2026, 11, 30, 18, tzinfo=UTC)
+    window = (end - timedelta(days=30), end)
+    utc_day = MetricValue(
+        "deployment_count", "production", end - timedelta(hours=18), end, 2.0, "count", grain="day"
+    )
+    per_worker = MetricValue(
+        "deployment_count", "production", *window, 5.0, "count", worker="old-worker"
+    )
+    whole = MetricValue("deployment_count", "production", *window, 12.0, "count")
+    older = MetricValue(
+        "deployment_count",
+        "production",
+        window[0] - timedelta(days=1),
+        end - timedelta(days=1),
+        11.0,
+        "count",
+    )
+    warehouse.replace_metric_values([utc_day, per_worker, whole, older])
+    # The next computation: another zone's day, the same window, no per-worker rows.
+    la_day = replace(utc_day, window_start=end - timedelta(hours=10), value=1.0)
+    warehouse.replace_metric_values([la_day, replace(whole, value=13.0)])
+    stored = {(v.grain, v.worker, v.window_end, v.value) for v in warehouse.metric_values()}
+    assert stored == {
+        ("day", "", end, 1.0),
+        ("window", "", end, 13.0),
+        ("window", "", end - timedelta(days=1), 11.0),  # another window: kept as history
+    }
+
+
+def _open_warehouse(url: str) -> str:
+    try:
+        Warehouse(url).close()
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 (reported to the test, which names it)
+        return f"{type(exc).__name__}: {exc}"
+
+
+def test_processes_opening_an_old_warehouse_together_migrate_it_once(tmp_path):
+    import multiprocessing
+
+    path = tmp_path / "old.sqlite"
+    _old_release_warehouse(path)
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        results = pool.map(_open_warehouse, [f"sqlite:///{path}"] * 6)
+    assert results == ["ok"] * 6
+    with Warehouse(f"sqlite:///{path}") as warehouse:
+        assert [d.status for d in warehouse.deployments()] == ["success"]
+
+
+def test_a_refused_migration_changes_nothing(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    _old_release_warehouse(path)
+    with sqlite3.connect(path) as db:  # tags from a release that had no "annotated" column
+        db.execute("CREATE TABLE tags (name TEXT PRIMARY KEY, sha TEXT NOT NULL)")
+    before = sqlite3.connect(path).execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    with pytest.raises(ValueError, match="tags row '\\(schema\\)': field 'time'"):
+        Warehouse(f"sqlite:///{path}")
+    after = sqlite3.connect(path).execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    assert after == before

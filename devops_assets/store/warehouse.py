@@ -8,6 +8,7 @@ rewrites the same rows, and a failure part-way leaves every table as it was.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -78,10 +79,17 @@ class Warehouse:
         self.engine.dispose()
 
     def create_all(self) -> None:
-        """Create missing tables and indexes; existing ones are left untouched."""
+        """Create missing tables and indexes and bring older ones up to date (see
+        ``_migrate``); one process at a time does it."""
         if self.dialect == "sqlite":
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            with _sqlite_schema_lock(self.engine.url.database):
+                self._create_all()
+        else:
+            self._create_all()
+
+    def _create_all(self) -> None:
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_DDL_LOCK_KEY)))
@@ -109,36 +117,46 @@ class Warehouse:
         """Store deployments by id; re-ingesting the same history changes nothing."""
         return self._upsert(r.DEPLOYMENTS, r.DEPLOYMENTS.rows(deployments))
 
-    def upsert_incidents(self, incidents: Iterable[Incident]) -> int:
-        """Store incidents by id; the feed's latest word on an incident wins."""
-        return self._upsert(r.INCIDENTS, r.INCIDENTS.rows(incidents))
+    def replace_incidents(self, incidents: Iterable[Incident]) -> int:
+        """Make the table hold exactly the feed's incidents (it is read whole, so an
+        incident it no longer lists is gone); old rows go in the same transaction."""
+        rows = r.INCIDENTS.rows(incidents)
+        table = r.INCIDENTS.table
+        with self._writing(table.name, len(rows)) as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE"))
+            conn.execute(table.delete())
+            if rows:
+                conn.execute(table.insert(), rows)
+        log.info("Replaced %s with %d rows", table.name, len(rows))
+        return len(rows)
 
     def replace_metric_values(self, values: Iterable[MetricValue]) -> int:
-        """Store metric values by (metric, environment, worker, grain, period); a
-        recomputed period replaces the earlier number. Rolling windows accumulate (a
-        history of each metric); a calendar bucket is one row whatever its end, so
-        the bucket holding "now", measured again later, replaces its earlier, shorter
-        self: calendar rows starting within the span of the new ones go in the same
-        transaction. No computation time is kept, so recomputing the same periods
-        from the same records leaves the table exactly as it was (the Dagster event
-        log says when each run computed it)."""
+        """Store one computation of metric values, in one transaction. Calendar
+        buckets (days, weeks, months) are replaced whole: only the latest
+        computation's buckets stay, so a bucket measured again later, or in another
+        time zone or week start, is never beside an older self. Rolling windows
+        accumulate as a history of each metric, but a window measured again is
+        replaced whole, every worker's row with it. No computation time is kept, so
+        recomputing the same periods from the same records leaves the table exactly
+        as it was (the Dagster event log says when each run computed it)."""
         rows = r.METRIC_VALUES.rows(values)
-        if not rows:
-            return 0
         table = r.METRIC_VALUES.table
-        calendar = [row["window_start"] for row in rows if row["grain"] != "window"]
-        statement = self._upsert_statement(table)
+        windows = {
+            (row["window_start"], row["window_end"]) for row in rows if row["grain"] == "window"
+        }
         with self._writing(table.name, len(rows)) as conn:
-            if calendar:
+            conn.execute(table.delete().where(table.c.grain != "window"))
+            for start, end in windows:
                 conn.execute(
                     table.delete().where(
-                        table.c.grain != "window",
-                        table.c.window_start >= min(calendar),
-                        table.c.window_start <= max(calendar),
+                        table.c.grain == "window",
+                        table.c.window_start == start,
+                        table.c.window_end == end,
                     )
                 )
             for chunk in _chunks(rows, CHUNK_ROWS):
-                conn.execute(statement, chunk)
+                conn.execute(table.insert(), chunk)
         log.info("Replaced %d rows of %s", len(rows), table.name)
         return len(rows)
 
@@ -265,18 +283,19 @@ def _migrate(conn: sa.Connection) -> None:
     """Bring tables an older release created to today's shape: derived tables
     whose columns differ are dropped (``create_all`` makes them again, the next
     run refills them); a source table gets each missing column that has a
-    default. Anything else is refused, naming the table and column."""
+    default. Anything else is refused, naming the table and column, before any
+    table is touched."""
     inspector = sa.inspect(conn)
     existing = set(inspector.get_table_names())
+    drops, additions = [], []
     for table in METADATA.sorted_tables:
         if table.name not in existing:
             continue
         have = {c["name"] for c in inspector.get_columns(table.name)}
-        want = {c.name for c in table.columns}
-        if have == want:
+        if have == {c.name for c in table.columns}:
             continue
         if table.name in DERIVED:
-            table.drop(conn)
+            drops.append(table)
             continue
         for column in table.columns:
             if column.name in have:
@@ -285,14 +304,33 @@ def _migrate(conn: sa.Connection) -> None:
                 raise WarehouseError(
                     table.name, "(schema)", column.name, "a column this warehouse lacks"
                 )
-            kind = column.type.compile(dialect=conn.dialect)
-            default = ""
-            if column.server_default is not None:
-                default = f" DEFAULT '{column.server_default.arg}'"
-            null = "" if column.nullable else " NOT NULL"
-            conn.exec_driver_sql(
-                f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{null}{default}'
-            )
+            additions.append((table, column))
+    for table in drops:
+        table.drop(conn)
+    for table, column in additions:
+        kind = column.type.compile(dialect=conn.dialect)
+        default = ""
+        if column.server_default is not None:
+            default = f" DEFAULT '{column.server_default.arg}'"
+        null = "" if column.nullable else " NOT NULL"
+        conn.exec_driver_sql(
+            f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{null}{default}'
+        )
+
+
+@contextmanager
+def _sqlite_schema_lock(database: str | None) -> Iterator[None]:
+    """An exclusive lock beside a SQLite file while its tables are created or
+    migrated: Dagster runs several steps at once, each opening the warehouse."""
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.schema-lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _equal(table: sa.Table, **values: str | None) -> list[sa.ColumnElement[bool]]:

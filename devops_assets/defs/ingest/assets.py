@@ -201,7 +201,7 @@ def incidents(
         raise dg.Failure(
             f"{platform.config.path}: key 'incidents.file': {exc}", allow_retries=False
         ) from None
-    warehouse.warehouse.upsert_incidents(found)
+    warehouse.warehouse.replace_incidents(found)
     still_open = [i for i in found if i.resolved_at is None]
     context.log.info("Read %d incidents from %s; %d open", len(found), feed, len(still_open))
     return dg.MaterializeResult(
