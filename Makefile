@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+DEV_PORT ?= 3000
+
 .PHONY: install demo test dev lint format bench clean
 
 $(STAMP): requirements.lock pyproject.toml
@@ -21,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 dev: $(STAMP)
-	$(BIN)/devops-assets dev
+	$(BIN)/devops-assets dev --port $(DEV_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -272,7 +272,9 @@ def render(values: list[MetricValue], fmt: str) -> str:
     for (env, worker, start, end), block in blocks.items():
         scope = f"{env} ({worker})" if worker else env
         span = " → ".join(t.astimezone(UTC).isoformat() for t in (start, end))
-        lines += ([""] if lines else []) + [f"{scope}, {span}"]
+        grain = block[0].grain
+        label = f"{scope}, {span}" if grain == "window" else f"{scope}, {grain} {span}"
+        lines += ([""] if lines else []) + [label]
         for v in block:
             tier = f"  [{v.tier}]" if v.tier else ""
             lines.append(f"  {v.metric:<{width}}  {human(v.value, v.unit)}{tier}")

@@ -122,3 +122,27 @@ def test_a_day_the_zone_skipped_is_no_period():
         (utc(2011, 12, 30, 10), utc(2011, 12, 31, 10)),
         (utc(2011, 12, 31, 10), utc(2011, 12, 31, 12)),
     ]
+
+
+def test_only_whole_periods_of_a_week_or_more_get_a_tier():
+    # One deployment 3 h into a week that is cut at "now" after 13 h; and a whole week.
+    deployments = [
+        Deployment("x", "api", "production", utc(2024, 3, 11, 3), "x", 100.0, None),
+        Deployment("y", "api", "production", utc(2024, 3, 5, 3), "y", 100.0, None),
+    ]
+    history = History(CommitGraph([]), deployments)
+    periods = calendar_buckets("week", utc(2024, 3, 4), utc(2024, 3, 11, 13), MetricSettings())
+    assert [(p.partial, p.rateable) for p in periods] == [(False, True), (True, False)]
+    found = {
+        (v.window_start, v.metric): v
+        for v in measure(history, MetricSettings(), periods)
+        if v.metric.startswith("deployment_")
+    }
+    so_far = found[(utc(2024, 3, 11), "deployment_frequency")]
+    assert so_far.value == pytest.approx(7 * 24 / 13) and so_far.tier is None
+    assert found[(utc(2024, 3, 11), "deployment_days_per_week")].value == 7.0  # at most daily
+    whole = found[(utc(2024, 3, 4), "deployment_frequency")]
+    assert (whole.value, whole.tier) == (1.0, "high")
+    # A week with a 23-hour day (Berlin, spring) is still a week.
+    spring = calendar_buckets("week", utc(2024, 3, 25), utc(2024, 4, 8), BERLIN)[0]
+    assert spring.end - spring.start == timedelta(hours=167) and spring.rateable

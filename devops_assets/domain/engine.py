@@ -357,7 +357,8 @@ def _delivery_values(
     figures = {
         "deployment_count": float(count),
         "deployment_frequency": count / weeks,
-        "deployment_days_per_week": np.unique(scope.days[window]).size / weeks,
+        # At most every day: a period may touch more calendar days than it is long.
+        "deployment_days_per_week": min(np.unique(scope.days[window]).size / weeks, 7.0),
         "time_between_deployments_p50": float(np.median(gap)) if gap.size else None,
         "lead_time_p50": lead_p50,
         "lead_time_p90": lead_p90,
@@ -398,7 +399,9 @@ def _value(
     settings: MetricSettings | None,
 ) -> MetricValue:
     value = None if value is None else float(value)
-    rated = tier(metric, value, settings.tiers) if settings is not None else None
+    rated = None
+    if settings is not None and period.rateable:
+        rated = tier(metric, value, settings.tiers)
     return MetricValue(
         metric,
         env,

@@ -21,10 +21,17 @@ class Period:
     grain: str  # "window" or one of GRAINS
     start: datetime
     end: datetime
+    partial: bool = False  # a calendar bucket cut at the end of the measurement
 
     @property
     def weeks(self) -> float:
         return (self.end - self.start).total_seconds() / (7 * 86400)
+
+    @property
+    def rateable(self) -> bool:
+        """Long enough for a DORA tier: a week or more, and not a bucket cut short at
+        "now" (a day, or three hours of a week, says nothing about a team's tier)."""
+        return self.weeks >= 1 - 1 / 168 and not self.partial  # a 167-hour week counts
 
 
 def rolling_windows(end: datetime, days: list[int] | tuple[int, ...]) -> list[Period]:
@@ -53,7 +60,7 @@ def calendar_buckets(
         if begin >= end:
             break
         if finish > begin:  # a calendar day a zone skipped (Samoa, 2011-12-30) is no period
-            periods.append(Period(grain, begin, min(finish, end)))
+            periods.append(Period(grain, begin, min(finish, end), finish > end))
         day = following
     return periods
 

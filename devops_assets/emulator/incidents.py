@@ -19,7 +19,9 @@ class IncidentResponse:
     """Incident handling for :class:`~devops_assets.emulator.timeline.Timeline`."""
 
     def _open_incident(self, when: datetime, plan: PlannedIncident, bad: SimDeployment) -> None:
-        title = story.INCIDENT_TITLES[len(self.incidents) % len(story.INCIDENT_TITLES)]
+        # The last title names staging: production incidents take one of the others.
+        production_titles = story.INCIDENT_TITLES[:-1]
+        title = production_titles[len(self.incidents) % len(production_titles)]
         if plan.environment == "staging":
             title = story.INCIDENT_TITLES[-1]
         incident = SimIncident(

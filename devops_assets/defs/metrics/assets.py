@@ -73,19 +73,26 @@ def dora_metrics(
         "window_days": config.health_window_days,
         "tier_table": f"DORA {config.metrics.tiers}",
     }
-    metadata.update(
-        {
-            _metadata_key(v): int(v.value) if v.unit == "count" else float(v.value)
-            for v in in_health
-            if v.value is not None
-        }
-    )
+    metadata.update(dict(_plotted(v) for v in in_health if v.value is not None))
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _metadata_key(v: MetricValue) -> str:
+# Units people read at a glance, for the plotted numbers (the table keeps seconds).
+_DISPLAY = {
+    "seconds": ("h", 1 / 3600, 3),
+    "ratio": ("%", 100.0, 2),
+    "per_week": ("per week", 1.0, 3),
+}
+
+
+def _plotted(v: MetricValue) -> tuple[str, int | float]:
+    """``production/lead_time_p50 [h]`` -> 41.263: one number per metric, in a
+    readable unit named in its key, so each plots as its own series across runs."""
     scope = f"{v.environment}/{v.worker}" if v.worker else v.environment
-    return f"{scope}/{v.metric}"
+    if v.unit == "count":
+        return f"{scope}/{v.metric}", int(v.value)
+    label, scale, digits = _DISPLAY[v.unit]
+    return f"{scope}/{v.metric} [{label}]", round(v.value * scale, digits)
 
 
 def check_name(target: Target) -> str:
