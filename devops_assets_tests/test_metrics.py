@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from devops_assets.domain.lineage import attribute_commits
-from devops_assets.domain.metrics import build_metrics, delivery_metrics, rollback_rate
-from devops_assets.domain.models import Build, Commit, Deployment
-from devops_assets.domain.stats import mean, percentile
+from devops_assets.domain.engine import BuildArrays, History, measure
+from devops_assets.domain.lineage import CommitGraph, attribute_commits
+from devops_assets.domain.models import Build, Commit, Deployment, MetricValue
+from devops_assets.domain.periods import Period
+from devops_assets.domain.settings import MetricSettings
 
 MAR_1 = datetime(2024, 3, 1, tzinfo=UTC)
 HOUR = 3600
@@ -51,8 +52,25 @@ DEPLOYMENTS = [
 # g 168-114=54.  Sorted: 6 12 24 48 54 66.
 
 
+def over_window(
+    start, end, deployments=(), env="production", builds=None, commits=COMMITS
+) -> list[MetricValue]:
+    """The engine's values of ``env`` (all workers) over one rolling window."""
+    measured_builds = {} if builds is None else {env: BuildArrays.from_builds(builds)}
+    history = History(CommitGraph(commits), list(deployments), (), measured_builds)
+    values = measure(history, MetricSettings(), [Period("window", start, end)])
+    return [v for v in values if v.environment == env and v.worker == ""]
+
+
+DELIVERY = ("deployment_count", "deployment_frequency", "lead_time_p50", "lead_time_p90")
+
+
 def measured(start: datetime, end: datetime, deployments=DEPLOYMENTS) -> dict[str, float | None]:
-    return {v.metric: v.value for v in delivery_metrics(COMMITS, deployments, start, end)}
+    return {
+        v.metric: v.value
+        for v in over_window(start, end, deployments)
+        if v.metric in (*DELIVERY, "lead_time_mean")
+    }
 
 
 def test_one_week_window_hand_worked():
@@ -109,7 +127,7 @@ def test_deployment_order_in_the_input_does_not_matter():
 
 
 def test_other_environments_are_measured_separately():
-    values = delivery_metrics(COMMITS, DEPLOYMENTS, at(0), at(336), environment="staging")
+    values = over_window(at(0), at(336), DEPLOYMENTS, env="staging")
     by_name = {v.metric: v for v in values}
     # staging-1 is staging's only deployment, hence its baseline.
     assert by_name["deployment_count"].value == 1
@@ -122,7 +140,7 @@ def test_window_must_be_aware_and_non_empty():
     with pytest.raises(ValueError, match="not before end"):
         measured(at(10), at(10))
     with pytest.raises(ValueError, match="UTC offset"):
-        delivery_metrics(COMMITS, DEPLOYMENTS, datetime(2024, 3, 1), at(10))
+        Period("window", datetime(2024, 3, 1), at(10))
 
 
 def test_rollback_rate_is_rollbacks_over_all_deployments_in_the_window():
@@ -132,8 +150,12 @@ def test_rollback_rate_is_rollbacks_over_all_deployments_in_the_window():
         deploy("old-back", "a", 13, kind="rollback"),  # before the window
     ]
     # Mar 2 .. Mar 9: d1 d2 back d3 (the retry folds into d2) -> 1 rollback of 4.
-    assert rollback_rate(deployments, at(24), at(192)).value == pytest.approx(0.25)
-    assert rollback_rate(deployments, at(400), at(500)).value is None
+    rates = [
+        next(v.value for v in over_window(start, end, deployments) if v.metric == "rollback_rate")
+        for start, end in ((at(24), at(192)), (at(400), at(500)))
+    ]
+    assert rates[0] == pytest.approx(0.25)
+    assert rates[1] is None
 
 
 def build(uuid, outcome, start_hours, minutes, status="stopped") -> Build:
@@ -153,7 +175,7 @@ def test_build_success_rate_and_durations_hand_worked():
     ]
     # Rate: 2 successes of 3 rated. Durations 60 120 300 600 s:
     # p50 (120+300)/2 = 210; p90 rank 2.7 -> 300 + 0.7 x 300 = 510; mean 1080/4 = 270.
-    values = {v.metric: v.value for v in build_metrics(builds, at(0), at(24))}
+    values = {v.metric: v.value for v in over_window(at(0), at(24), builds=builds)}
     assert values["build_success_rate"] == pytest.approx(2 / 3)
     assert values["build_duration_p50"] == 210
     assert values["build_duration_p90"] == pytest.approx(510)
@@ -161,23 +183,13 @@ def test_build_success_rate_and_durations_hand_worked():
 
 
 def test_no_finished_builds_means_no_values():
-    values = build_metrics([build("b5", None, 1, 0, status="running")], at(0), at(24))
-    assert {v.value for v in values} == {None}
-
-
-def test_percentile_interpolates_between_closest_ranks():
-    assert percentile([4, 1, 3, 2], 50) == 2.5
-    assert percentile([10], 90) == 10
-    assert percentile([1, 2, 3, 4, 5], 0) == 1
-    assert percentile([1, 2, 3, 4, 5], 100) == 5
-    assert percentile([], 50) is None
-    with pytest.raises(ValueError, match="between 0 and 100"):
-        percentile([1], 101)
-
-
-def test_mean_of_nothing_is_none():
-    assert mean([1, 2, 6]) == 3
-    assert mean([]) is None
+    values = over_window(at(0), at(24), builds=[build("b5", None, 1, 0, status="running")])
+    assert {v.metric: v.value for v in values} == {
+        "build_success_rate": None,
+        "build_duration_p50": None,
+        "build_duration_p90": None,
+        "build_duration_mean": None,
+    }
 
 
 def test_lineage_of_the_hand_worked_graph():

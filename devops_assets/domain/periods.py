@@ -23,6 +23,14 @@ class Period:
     end: datetime
     partial: bool = False  # a calendar bucket cut at the end of the measurement
 
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError(f"period times must carry a UTC offset: {self.start}, {self.end}")
+        if not self.start < self.end:
+            raise ValueError(
+                f"period start {self.start.isoformat()} is not before end {self.end.isoformat()}"
+            )
+
     @property
     def weeks(self) -> float:
         return (self.end - self.start).total_seconds() / (7 * 86400)

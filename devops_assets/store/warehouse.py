@@ -120,16 +120,7 @@ class Warehouse:
     def replace_incidents(self, incidents: Iterable[Incident]) -> int:
         """Make the table hold exactly the feed's incidents (it is read whole, so an
         incident it no longer lists is gone); old rows go in the same transaction."""
-        rows = r.INCIDENTS.rows(incidents)
-        table = r.INCIDENTS.table
-        with self._writing(table.name, len(rows)) as conn:
-            if self.dialect == "postgresql":
-                conn.execute(sa.text(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE"))
-            conn.execute(table.delete())
-            if rows:
-                conn.execute(table.insert(), rows)
-        log.info("Replaced %s with %d rows", table.name, len(rows))
-        return len(rows)
+        return self._replace(r.INCIDENTS, r.INCIDENTS.rows(incidents))
 
     def replace_metric_values(self, values: Iterable[MetricValue]) -> int:
         """Store one computation of metric values, in one transaction. Calendar
@@ -145,34 +136,34 @@ class Warehouse:
         windows = {
             (row["window_start"], row["window_end"]) for row in rows if row["grain"] == "window"
         }
-        with self._writing(table.name, len(rows)) as conn:
-            conn.execute(table.delete().where(table.c.grain != "window"))
-            for start, end in windows:
-                conn.execute(
-                    table.delete().where(
-                        table.c.grain == "window",
-                        table.c.window_start == start,
-                        table.c.window_end == end,
-                    )
-                )
-            for chunk in _chunks(rows, CHUNK_ROWS):
-                conn.execute(table.insert(), chunk)
-        log.info("Replaced %d rows of %s", len(rows), table.name)
-        return len(rows)
+        deletes = [table.delete().where(table.c.grain != "window")]
+        deletes += [
+            table.delete().where(
+                table.c.grain == "window", table.c.window_start == start, table.c.window_end == end
+            )
+            for start, end in windows
+        ]
+        return self._replace(r.METRIC_VALUES, rows, deletes)
 
     def replace_pipeline_health(self, health: Iterable[HealthRow]) -> int:
         """Make the table hold exactly ``health``: old rows go in the same transaction."""
-        rows = r.PIPELINE_HEALTH.rows(health)
-        table = r.PIPELINE_HEALTH.table
+        return self._replace(r.PIPELINE_HEALTH, r.PIPELINE_HEALTH.rows(health))
+
+    def _replace(
+        self, spec: r.RecordTable, rows: list[dict[str, Any]], deletes: list | None = None
+    ) -> int:
+        """Delete (every row, or what ``deletes`` select) and insert ``rows`` in one
+        transaction. On PostgreSQL writers queue on a table lock, so two replacements
+        cannot interleave their DELETE and INSERT; readers are not blocked."""
+        table = spec.table
         with self._writing(table.name, len(rows)) as conn:
             if self.dialect == "postgresql":
-                # Writers queue here, so two replacements cannot interleave their
-                # DELETE and INSERT; readers are not blocked.
                 conn.execute(sa.text(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE"))
-            conn.execute(table.delete())
-            if rows:
-                conn.execute(table.insert(), rows)
-        log.info("Replaced %s with %d rows", table.name, len(rows))
+            for statement in deletes if deletes is not None else [table.delete()]:
+                conn.execute(statement)
+            for chunk in _chunks(rows, CHUNK_ROWS):
+                conn.execute(table.insert(), chunk)
+        log.info("Replaced rows of %s with %d rows", table.name, len(rows))
         return len(rows)
 
     def _upsert(self, spec: r.RecordTable, rows: list[dict[str, Any]]) -> int:
