@@ -149,15 +149,9 @@ def measure(
 
 
 def _open_at(incident: Incident, as_of: datetime) -> Incident:
+    """The incident as it stood at ``as_of``: a resolution after it has not happened."""
     if incident.resolved_at is not None and incident.resolved_at >= as_of:
-        return Incident(
-            incident.incident_id,
-            incident.environment,
-            incident.created_at,
-            None,
-            incident.deployment_id,
-            incident.title,
-        )
+        return replace(incident, resolved_at=None)
     return incident
 
 
