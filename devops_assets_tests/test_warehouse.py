@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from devops_assets.domain.models import (
+    AuditEntry,
     Build,
     Commit,
     Deployment,
@@ -202,14 +203,16 @@ def test_pipeline_health_holds_exactly_the_latest_rows(warehouse: Warehouse):
 
 
 def test_upserting_the_same_records_again_changes_no_table(warehouse: Warehouse):
+    # The audit log is the one table that only grows: each decision is a new entry.
+    tables = [name for name in warehouse.table_names() if name != "audit_log"]
     fill(warehouse)
-    before = {name: warehouse.snapshot(name) for name in warehouse.table_names()}
+    before = {name: warehouse.snapshot(name) for name in tables}
     assert all(before.values()), "every table should hold rows"
 
     fill(warehouse)
     Warehouse(warehouse.url).close()  # a second process creating the tables again
 
-    after = {name: warehouse.snapshot(name) for name in warehouse.table_names()}
+    after = {name: warehouse.snapshot(name) for name in tables}
     assert after == before
     assert len(after["builds"]) == 3 and len(after["commits"]) == 2
 
@@ -411,3 +414,35 @@ def test_a_refused_migration_changes_nothing(tmp_path):
         Warehouse(f"sqlite:///{path}")
     after = sqlite3.connect(path).execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
     assert after == before
+
+
+def audit_entry(outcome: str = "refused", minutes: int = 0) -> AuditEntry:
+    return AuditEntry(
+        at=T0 + timedelta(minutes=minutes),
+        actor="ada@example.invalid",
+        action="deploy",
+        environment="production",
+        subject="c" * 40,
+        outcome=outcome,
+        reason="no_active_incident: open incident(s) in production: INC-7",
+        run_id="run-1",
+        detail={"refusals": [{"rule": "no_active_incident", "evidence": "INC-7"}]},
+    )
+
+
+def test_the_audit_log_keeps_every_entry_in_order_and_refuses_changes(warehouse: Warehouse):
+    import sqlalchemy as sa
+
+    warehouse.append_audit(audit_entry())
+    warehouse.append_audit(audit_entry("allowed", minutes=5))
+    assert [e.outcome for e in warehouse.audit_log()] == ["refused", "allowed"]
+    assert warehouse.audit_log("staging") == []
+    assert warehouse.audit_log()[0] == audit_entry()
+    for statement in (
+        "UPDATE audit_log SET outcome = 'allowed'",
+        "DELETE FROM audit_log",
+    ):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+            with warehouse.engine.begin() as conn:
+                conn.exec_driver_sql(statement)
+    assert len(warehouse.audit_log()) == 2

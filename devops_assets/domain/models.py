@@ -154,3 +154,23 @@ class HealthRow:
     window_start: datetime
     window_end: datetime
     detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One decision or action, allowed or refused: who asked for what, when, and why.
+
+    ``subject`` is what it acted on (a commit, a version, a request id);
+    ``detail`` holds the evidence (for a refusal: each rule and what it saw).
+    Never a secret value: the audit table is read by people.
+    """
+
+    at: datetime
+    actor: str
+    action: str  # e.g. deploy, rollback, rotate_secret, approve
+    environment: str
+    subject: str
+    outcome: str  # allowed | refused | succeeded | failed
+    reason: str
+    run_id: str = ""
+    detail: dict = field(default_factory=dict)

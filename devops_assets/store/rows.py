@@ -21,6 +21,7 @@ from devops_assets.domain.models import (
     BUILD_STATUSES,
     DEPLOYMENT_KINDS,
     DEPLOYMENT_STATUSES,
+    AuditEntry,
     Build,
     Commit,
     Deployment,
@@ -229,6 +230,30 @@ def _incident(row: sa.Row) -> Incident:
     return Incident(**row._asdict())
 
 
+def _audit_row(a: AuditEntry) -> dict[str, Any]:
+    check = _Check("audit_log", (a.action, a.subject))
+    if not isinstance(a.detail, dict):
+        raise check.fail("detail", "a dict", a.detail)
+    return {
+        "at": check.moment("at", a.at),
+        "actor": check.key_text("actor", a.actor),
+        "action": check.key_text("action", a.action),
+        "environment": check.text("environment", a.environment),
+        "subject": check.text("subject", a.subject),
+        "outcome": check.key_text("outcome", a.outcome),
+        "reason": check.text("reason", a.reason),
+        "run_id": check.text("run_id", a.run_id),
+        "detail": check.json_text("detail", a.detail),
+    }
+
+
+def _audit(row: sa.Row) -> AuditEntry:
+    fields = row._asdict()
+    fields.pop("entry")
+    fields["detail"] = json.loads(fields["detail"])
+    return AuditEntry(**fields)
+
+
 def _metric_row(m: MetricValue) -> dict[str, Any]:
     check = _Check(
         "metric_values", (m.metric, m.environment, m.worker, m.grain, str(m.window_start))
@@ -303,6 +328,7 @@ BUILDS = RecordTable(t.BUILDS, Build, _build_row, _build, ("created_on", "build_
 DEPLOYMENTS = RecordTable(
     t.DEPLOYMENTS, Deployment, _deployment_row, _deployment, ("created_on", "deployment_id")
 )
+AUDIT_LOG = RecordTable(t.AUDIT_LOG, AuditEntry, _audit_row, _audit, ("entry",))
 INCIDENTS = RecordTable(
     t.INCIDENTS, Incident, _incident_row, _incident, ("created_at", "incident_id")
 )

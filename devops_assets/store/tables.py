@@ -144,6 +144,24 @@ METRIC_VALUES = sa.Table(
     _text("tier", nullable=True),
 )
 
+# Every decision and action, allowed or refused, in the order it happened. Append-only:
+# the database itself refuses UPDATE and DELETE (see APPEND_ONLY_DDL).
+AUDIT_LOG = sa.Table(
+    "audit_log",
+    METADATA,
+    sa.Column("entry", sa.Integer, sa.Identity(), primary_key=True),
+    _instant("at"),
+    _text("actor"),
+    _text("action"),
+    _text("environment"),
+    _text("subject"),
+    _text("outcome"),
+    _text("reason"),
+    _text("run_id"),
+    _text("detail"),  # JSON object
+    sa.Index("ix_audit_log_environment_at", "environment", "at"),
+)
+
 # The latest pipeline-health table: one row per metric and environment. Derived.
 PIPELINE_HEALTH = sa.Table(
     "pipeline_health",
@@ -164,3 +182,18 @@ PIPELINE_HEALTH = sa.Table(
 # them dropped and created again (the next run fills them); source tables are
 # only ever given missing columns that have a default.
 DERIVED = frozenset({"metric_values", "pipeline_health"})
+
+# Triggers that make audit_log append-only, per dialect (created if missing).
+APPEND_ONLY_DDL = {
+    "sqlite": [
+        f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+        for verb in ("UPDATE", "DELETE")
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
+        "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+        "ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
+    ],
+}

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from devops_assets.domain.models import (
+    AuditEntry,
     Build,
     Commit,
     Deployment,
@@ -33,7 +34,7 @@ from devops_assets.domain.models import (
 from devops_assets.store import rows as r
 from devops_assets.store.postgres import normalize_url
 from devops_assets.store.rows import WarehouseError
-from devops_assets.store.tables import BUILDS, DERIVED, METADATA
+from devops_assets.store.tables import APPEND_ONLY_DDL, BUILDS, DERIVED, METADATA
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class Warehouse:
                 conn.execute(CreateTable(table, if_not_exists=True))
                 for index in sorted(table.indexes, key=lambda i: i.name):
                     conn.execute(CreateIndex(index, if_not_exists=True))
+            for statement in APPEND_ONLY_DDL.get(self.dialect, ()):
+                conn.exec_driver_sql(statement)
 
     # -- writes -------------------------------------------------------------------
 
@@ -121,6 +124,18 @@ class Warehouse:
         """Make the table hold exactly the feed's incidents (it is read whole, so an
         incident it no longer lists is gone); old rows go in the same transaction."""
         return self._replace(r.INCIDENTS, r.INCIDENTS.rows(incidents))
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        """Add one entry to the audit log. Entries are never changed or removed: the
+        database refuses UPDATE and DELETE on that table."""
+        row = r.AUDIT_LOG.to_row(entry)
+        with self._writing("audit_log", 1) as conn:
+            conn.execute(r.AUDIT_LOG.table.insert(), [row])
+
+    def audit_log(self, environment: str | None = None) -> list[AuditEntry]:
+        """The audit log oldest first, optionally of one environment."""
+        table = r.AUDIT_LOG.table
+        return self._read(r.AUDIT_LOG, *_equal(table, environment=environment))
 
     def replace_metric_values(self, values: Iterable[MetricValue]) -> int:
         """Store one computation of metric values, in one transaction. Calendar
