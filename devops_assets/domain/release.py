@@ -20,6 +20,7 @@ minor version (semver's 0.y.z is "anything may change") unless asked otherwise.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -82,10 +83,16 @@ def parse(sha: str, message: str) -> Change:
 def effective(changes: Sequence[Change]) -> list[Change]:
     """The changes a release ships: a revert and the commit it reverts, both in
     ``changes``, cancel out; a revert of something released earlier stays."""
-    shas = [c.sha for c in changes]
+    ordered = sorted(c.sha for c in changes)
 
     def inside(target: str, reverting: str) -> str | None:
-        hits = [s for s in shas if s.startswith(target) and s != reverting]
+        """The one commit of the release ``target`` (a full or abbreviated sha) names."""
+        at = bisect_left(ordered, target)
+        hits = []
+        while at < len(ordered) and ordered[at].startswith(target) and len(hits) < 3:
+            if ordered[at] != reverting:
+                hits.append(ordered[at])
+            at += 1
         return hits[0] if len(hits) == 1 else None
 
     cancelled: set[str] = set()
