@@ -10,7 +10,7 @@ from devops_assets.config import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from devops_assets import report
+    from devops_assets import gate, report
     from devops_assets.demo import commands as demo
     from devops_assets.emulator import cli as emulator_cli
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.add_parsers(commands)
     report.add_parser(commands)
+    gate.add_parser(commands)
     emulator_cli.add_parser(commands)
     return parser
 

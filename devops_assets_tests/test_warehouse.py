@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from devops_assets.domain.guards import GateRecord
 from devops_assets.domain.models import (
     AuditEntry,
     Build,
@@ -96,6 +97,14 @@ def incidents() -> list[Incident]:
     ]
 
 
+def gate_records() -> list[GateRecord]:
+    return [
+        GateRecord("b" * 40, "lint", "failed", T0),
+        GateRecord("b" * 40, "lint", "passed", T0 + timedelta(minutes=3)),
+        GateRecord("b" * 40, "test:unit", "warning", T0.astimezone(IST)),
+    ]
+
+
 def metric_values() -> list[MetricValue]:
     week = (T0 - timedelta(days=7), T0)
     return [
@@ -121,6 +130,7 @@ def fill(wh: Warehouse) -> None:
     )
     wh.upsert_deployments(deployments())
     wh.replace_incidents(incidents())
+    wh.record_gate(gate_records())
     wh.replace_metric_values(metric_values())
     wh.replace_pipeline_health(health())
 
@@ -446,3 +456,17 @@ def test_the_audit_log_keeps_every_entry_in_order_and_refuses_changes(warehouse:
             with warehouse.engine.begin() as conn:
                 conn.exec_driver_sql(statement)
     assert len(warehouse.audit_log()) == 2
+
+
+def test_gate_records_round_trip_and_a_report_sent_twice_is_one_row(warehouse: Warehouse):
+    warehouse.record_gate(gate_records())
+    warehouse.record_gate(gate_records()[:1])
+    stored = warehouse.gate_records("b" * 40)
+    assert [(g.step, g.status) for g in stored] == [
+        ("lint", "failed"),
+        ("test:unit", "warning"),
+        ("lint", "passed"),
+    ]
+    assert warehouse.gate_records("c" * 40) == []
+    with pytest.raises(ValueError, match="field 'status'"):
+        warehouse.record_gate([GateRecord("b" * 40, "lint", "ok", T0)])

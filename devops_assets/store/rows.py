@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from devops_assets.domain.guards import GATE_STATUSES, GateRecord
 from devops_assets.domain.models import (
     BUILD_OUTCOMES,
     BUILD_STATUSES,
@@ -230,6 +231,20 @@ def _incident(row: sa.Row) -> Incident:
     return Incident(**row._asdict())
 
 
+def _gate_row(g: GateRecord) -> dict[str, Any]:
+    check = _Check("gate_records", (g.commit_sha, g.step))
+    return {
+        "commit_sha": check.key_text("commit_sha", g.commit_sha),
+        "step": check.key_text("step", g.step),
+        "recorded_at": check.moment("recorded_at", g.recorded_at),
+        "status": check.choice("status", g.status, GATE_STATUSES),
+    }
+
+
+def _gate(row: sa.Row) -> GateRecord:
+    return GateRecord(**row._asdict())
+
+
 def _audit_row(a: AuditEntry) -> dict[str, Any]:
     check = _Check("audit_log", (a.action, a.subject))
     if not isinstance(a.detail, dict):
@@ -327,6 +342,9 @@ TAGS = RecordTable(t.TAGS, Tag, _tag_row, _tag, ("name",))
 BUILDS = RecordTable(t.BUILDS, Build, _build_row, _build, ("created_on", "build_uuid"))
 DEPLOYMENTS = RecordTable(
     t.DEPLOYMENTS, Deployment, _deployment_row, _deployment, ("created_on", "deployment_id")
+)
+GATE_RECORDS = RecordTable(
+    t.GATE_RECORDS, GateRecord, _gate_row, _gate, ("commit_sha", "recorded_at", "step")
 )
 AUDIT_LOG = RecordTable(t.AUDIT_LOG, AuditEntry, _audit_row, _audit, ("entry",))
 INCIDENTS = RecordTable(

@@ -144,6 +144,17 @@ METRIC_VALUES = sa.Table(
     _text("tier", nullable=True),
 )
 
+# One row per quality-gate step result a CI step reported for a commit; a step
+# reported again later is a new row (the latest one counts).
+GATE_RECORDS = sa.Table(
+    "gate_records",
+    METADATA,
+    _text("commit_sha", primary_key=True),
+    _text("step", primary_key=True),
+    sa.Column("recorded_at", UtcDateTime(), primary_key=True),
+    _text("status"),
+)
+
 # Every decision and action, allowed or refused, in the order it happened. Append-only:
 # the database itself refuses UPDATE and DELETE (see APPEND_ONLY_DDL).
 AUDIT_LOG = sa.Table(

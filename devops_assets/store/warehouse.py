@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from devops_assets.domain.guards import GateRecord
 from devops_assets.domain.models import (
     AuditEntry,
     Build,
@@ -124,6 +125,14 @@ class Warehouse:
         """Make the table hold exactly the feed's incidents (it is read whole, so an
         incident it no longer lists is gone); old rows go in the same transaction."""
         return self._replace(r.INCIDENTS, r.INCIDENTS.rows(incidents))
+
+    def record_gate(self, records: Iterable[GateRecord]) -> int:
+        """Store quality-gate step results; the same report sent twice is one row."""
+        return self._upsert(r.GATE_RECORDS, r.GATE_RECORDS.rows(records))
+
+    def gate_records(self, commit_sha: str | None = None) -> list[GateRecord]:
+        table = r.GATE_RECORDS.table
+        return self._read(r.GATE_RECORDS, *_equal(table, commit_sha=commit_sha))
 
     def append_audit(self, entry: AuditEntry) -> None:
         """Add one entry to the audit log. Entries are never changed or removed: the
