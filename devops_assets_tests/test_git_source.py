@@ -8,6 +8,7 @@ import pytest
 
 from devops_assets.sources.git import (
     GitError,
+    create_release_tag,
     ensure_local,
     first_parent_chain,
     parse_trailers,
@@ -223,3 +224,23 @@ def test_a_cherry_pick_has_the_patch_id_of_its_original_and_merges_have_none(tmp
         fix,
         git(repo, "rev-parse", "main"),
     }
+
+
+def test_a_release_tag_is_annotated_with_its_changelog_and_never_moved(tmp_path):
+    repo = init_repo(tmp_path / "rel")
+    first = commit(repo, "feat: one")
+    second = commit(repo, "fix: two", (first,), "2024-01-02T10:00:00+00:00")
+    changelog = "## 1.1.0 (2026-12-04)\n\n### Features\n\n- one (abc1234)\n"
+
+    tag = create_release_tag(repo, "v1.1.0", first, changelog, "devops-assets", "ops@x.invalid")
+
+    assert (tag.name, tag.sha, tag.annotated) == ("v1.1.0", first, True)
+    assert git(repo, "tag", "-l", "--format=%(contents)", "v1.1.0").rstrip() == changelog.rstrip()
+    assert git(repo, "tag", "-l", "--format=%(taggeremail)", "v1.1.0") == "<ops@x.invalid>"
+    again = create_release_tag(repo, "v1.1.0", first, changelog, "devops-assets", "o@x.invalid")
+    assert again == tag  # the same release again: kept as it is
+    with pytest.raises(GitError, match="already names commit .* a release tag is never moved"):
+        create_release_tag(repo, "v1.1.0", second, changelog, "devops-assets", "o@x.invalid")
+    for bad in ("-d", "v1..2", "a b", ""):
+        with pytest.raises(GitError, match="invalid"):
+            create_release_tag(repo, bad, first, changelog, "devops-assets", "o@x.invalid")

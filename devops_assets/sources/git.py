@@ -62,7 +62,8 @@ def _git(
     stdin: bytes | None = None,
 ) -> bytes:
     """Run ``git -C repo args``; raise GitError naming the repo, the command and ``what``."""
-    where = _redact(f"git {args[0]} in {repo} ({what})")
+    verb = next((a for a in args if not a.startswith("-") and "=" not in a), args[0])
+    where = _redact(f"git {verb} in {repo} ({what})")
     limit = READ_TIMEOUT if timeout is None else timeout
     try:
         returncode, out, err = _run(["git", "-C", str(repo), *args], limit, stdin)
@@ -200,6 +201,37 @@ def read_patch_ids(repo: str | Path, revs: list[str] | None = None) -> dict[str,
         patch, _, sha = line.partition(" ")
         ids[sha] = patch
     return ids
+
+
+def create_release_tag(
+    repo: str | Path, name: str, sha: str, message: str, tagger: str, email: str
+) -> Tag:
+    """An annotated tag ``name`` on commit ``sha`` in the local repository, with the
+    changelog as its message. A tag of that name on the same commit is kept as it
+    is (a re-run of the same release); on another commit it is refused, never moved.
+    """
+    _check_rev(repo, name)
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._@/+-]*", name) or ".." in name:
+        raise GitError(f"invalid tag name {name!r} for {repo}")
+    existing = {t.name: t for t in read_tags(repo, name)}
+    if name in existing:
+        if existing[name].sha != sha:
+            raise GitError(
+                f"tag {name} in {repo} already names commit {existing[name].sha[:12]}, "
+                f"not {sha[:12]}; a release tag is never moved"
+            )
+        return existing[name]
+    identity = ["-c", f"user.name={tagger}", "-c", f"user.email={email}"]
+    # verbatim: the default cleanup would drop the changelog's "## 1.2.0" headings
+    # as comment lines.
+    tag = ["tag", "--annotate", "--cleanup=verbatim", "--file=-", "--end-of-options"]
+    _git(
+        repo,
+        [*identity, *tag, name, sha],
+        f"tagging {sha[:12]} as {name}",
+        stdin=message.encode("utf-8"),
+    )
+    return next(t for t in read_tags(repo, name) if t.name == name)
 
 
 def _peel(repo: str | Path, tag_sha: str) -> str | None:
