@@ -17,6 +17,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from devops_assets.config_deploy import DeploySettings, parse_deploy
 from devops_assets.config_metrics import parse_metric_settings
 from devops_assets.config_targets import COMPARATORS, Target, parse_targets
 from devops_assets.domain.settings import MetricSettings
@@ -70,6 +71,7 @@ class PlatformConfig:
     warehouse_url: str
     metrics: MetricSettings
     incidents_file: str | None  # events-format incidents (docs/events.md), if any
+    deploy: DeploySettings
 
     def environment(self, name: str) -> Environment:
         for env in self.environments:
@@ -131,6 +133,7 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
         "warehouse",
         "metrics",
         "incidents",
+        "deploy",
     )
     project = root.table("project").only(
         "name", "repository", "timezone", "health_window_days", "as_of"
@@ -164,6 +167,7 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
         warehouse_url=_warehouse_url(root, path),
         metrics=parse_metric_settings(root, timezone),
         incidents_file=_local_path(incidents_file, path) if incidents_file else None,
+        deploy=parse_deploy(root, timezone, {e.name for e in environments}),
     )
 
 

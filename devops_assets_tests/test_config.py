@@ -129,6 +129,47 @@ def test_config_env_var_chooses_the_file(tmp_path, monkeypatch):
         ('tiers = "2023"', 'tiers = "2023"\nmedian = "lower"', "metrics.median", None),
         ("[incidents]\nfile =", "[incidents]\npath =", "incidents.path", None),
         (
+            "rollout_percentages = [10, 50, 100]",
+            "rollout_percentages = [50, 10, 100]",
+            "deploy.rollout_percentages",
+            "rising whole percentages ending at 100",
+        ),
+        (
+            "rollout_percentages = [10, 50, 100]",
+            "rollout_percentages = [10, 50]",
+            "deploy.rollout_percentages",
+            "ending at 100",
+        ),
+        ('days = ["monday",', 'days = ["mon",', "deploy.windows[0].days", "weekday names"),
+        ('start = "09:00"', 'start = "9am"', "deploy.windows[0].start", "wall-clock time"),
+        ('end = "17:00"', 'end = "08:00"', "deploy.windows[0].end", "a time after start"),
+        (
+            "start = 2026-12-21T00:00:00",
+            "start = 2026-12-21T00:00:00Z",
+            "deploy.freezes[0].start",
+            "without an offset",
+        ),
+        (
+            "end = 2027-01-04T00:00:00",
+            "end = 2026-12-01T00:00:00",
+            "deploy.freezes[0].end",
+            "a time after start",
+        ),
+        ('path = "/health"', 'path = "health"', "deploy.smoke[0].(table)", "must start with '/'"),
+        ("push_tags = false", 'push_tags = "no"', "deploy.push_tags", "true or false"),
+        (
+            "push_tags = false",
+            'push_tags = false\n[deploy.urls]\nqa = "https://qa.example.invalid"',
+            "deploy.urls.qa",
+            "a configured environment",
+        ),
+        (
+            "push_tags = false",
+            'push_tags = false\n[deploy.urls]\nstaging = "https://u:pw@x.invalid"',
+            "deploy.urls.staging",
+            "no password",
+        ),
+        (
             'file = "{home}/demo/emulator/incidents.json"',
             'file = "/etc/passwd"',
             "incidents.file",
@@ -395,3 +436,22 @@ def test_metric_switches_are_read_and_default_when_absent(tmp_path):
     assert defaults.metrics.failure_sources == ("rollback", "hotfix", "revert", "incident")
     assert defaults.metrics.week_start == "monday"
     assert defaults.incidents_file is None
+
+
+def test_freezes_are_local_times_of_the_team_zone_and_windows_wall_clock(tmp_path):
+    from datetime import UTC, datetime, time
+
+    text = demo_text().replace('timezone = "UTC"', 'timezone = "Europe/Berlin"')
+    deploy = load_config(write(tmp_path, text)).deploy
+    assert deploy.rollout_percentages == (10, 50, 100) and deploy.push_tags is False
+    [freeze] = deploy.freezes
+    assert freeze.start.astimezone(UTC) == datetime(2026, 12, 20, 23, tzinfo=UTC)  # +01:00
+    [window] = deploy.windows
+    assert (window.weekdays, window.start, window.end) == (
+        frozenset({0, 1, 2, 3}),
+        time(9),
+        time(17),
+    )
+    assert [c.name for c in deploy.smoke] == ["health"] and deploy.url("production") is None
+    bare = text[: text.index("# How production deploys go out")]
+    assert load_config(write(tmp_path, bare)).deploy.windows == ()  # no window: nothing opens
