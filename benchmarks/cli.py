@@ -16,24 +16,17 @@ from benchmarks import engine_bench
 from benchmarks.git_steps import bench_attribution, bench_git_read
 from benchmarks.history import DEFAULT_DATA, DataMissing, history_folder, prepare_repository
 from benchmarks.table import render
-from benchmarks.timing import ResultMismatch, Row
+from benchmarks.timing import ResultMismatch, Row, positive_int
 from benchmarks.upsert import UPSERT_COMMITS, bench_upserts
 from devops_assets.report import ReportError
 
 DEPLOY_TAGS = "wrangler@*"
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--commits", type=_positive, help="rebuild only the N oldest commits")
-    parser.add_argument("--repeat", type=_positive, default=3, help="timed runs per side (3)")
+    parser.add_argument("--commits", type=positive_int, help="rebuild only the N oldest commits")
+    parser.add_argument("--repeat", type=positive_int, default=3, help="timed runs per side (3)")
     parser.add_argument("--deploy-tags", default=DEPLOY_TAGS, help=f"deployments ({DEPLOY_TAGS})")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     return parser.parse_args(argv)

@@ -60,6 +60,7 @@ from benchmarks.timing import (
     ResultMismatch,
     Row,
     best_time,
+    positive_int,
     process_peak_mib,
     traced_peak_mib,
 )
@@ -78,27 +79,20 @@ _CHUNK = 20_000  # commits per write to git fast-import
 _ENV = {**GIT_ENV, "LC_ALL": "C"}  # no user or system git config, as git_steps runs git
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     full = Sizes()
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks engine",
         description="The metric engine on a seeded synthetic history, against git and DuckDB.",
     )
-    parser.add_argument("--commits", type=_positive, help=f"commits ({full.commits:,})")
+    parser.add_argument("--commits", type=positive_int, help=f"commits ({full.commits:,})")
     parser.add_argument(
         "--deployments",
-        type=_positive,
+        type=positive_int,
         help=f"deployments, both environments ({full.deployments:,})",
     )
-    parser.add_argument("--builds", type=_positive, help=f"builds ({full.builds:,})")
-    parser.add_argument("--incidents", type=_positive, help=f"incidents ({full.incidents:,})")
+    parser.add_argument("--builds", type=positive_int, help=f"builds ({full.builds:,})")
+    parser.add_argument("--incidents", type=positive_int, help=f"incidents ({full.incidents:,})")
     parser.add_argument(
         "--small",
         action="store_true",
@@ -106,7 +100,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"{SMALL.deployments} deployments, {SMALL.builds:,} builds, {SMALL.incidents} incidents)",
     )
     parser.add_argument("--seed", type=int, default=1, help="generator seed (1)")
-    parser.add_argument("--repeat", type=_positive, default=3, help="timed runs per side (3)")
+    parser.add_argument("--repeat", type=positive_int, default=3, help="timed runs per side (3)")
     parser.add_argument(
         "--profile",
         type=int,

@@ -9,6 +9,7 @@ Python allocations only, not git's or the database's. The process peak is
 
 from __future__ import annotations
 
+import argparse
 import gc
 import resource
 import sys
@@ -39,6 +40,14 @@ class Row:
     def ratio(self) -> float:
         """Ours / reference; above 1 means our code is slower."""
         return self.ours_s / self.reference_s
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (sizes, repeats)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    return value
 
 
 def _noop() -> None:
