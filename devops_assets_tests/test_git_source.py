@@ -219,6 +219,8 @@ def test_a_cherry_pick_has_the_patch_id_of_its_original_and_merges_have_none(tmp
     assert ids[picked] == ids[fix]
     assert len(set(ids.values())) == 3  # base, the fix (twice), feat
     assert merge not in ids
+    assert read_patch_ids(repo, shas=[picked, fix]) == {picked: ids[fix], fix: ids[fix]}
+    assert read_patch_ids(repo, shas=[merge]) == {} and read_patch_ids(repo, shas=[]) == {}
     assert read_patch_ids(repo, ["main"]).keys() == {
         git(repo, "rev-parse", "main~2"),
         fix,

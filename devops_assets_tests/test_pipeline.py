@@ -265,3 +265,10 @@ def test_health_follows_the_configured_as_of_even_after_a_run_with_another(
 
     assert {r.window_end for r in rows} == {datetime(2026, 11, 30, 18, tzinfo=UTC)}
     assert {r.status for r in rows} <= {"met", "missed"}
+
+
+def test_patch_ids_are_stored_for_every_commit_with_a_diff(demo):
+    from devops_assets.sources.git import read_patch_ids
+
+    stored = demo.warehouse.patch_ids()
+    assert stored and stored == read_patch_ids(demo.config.repository)

@@ -188,13 +188,28 @@ def read_commits(repo: str | Path, revs: list[str] | None = None) -> list[Commit
     return [_commit_from_fields(parts[i : i + width], repo) for i in range(0, len(parts), width)]
 
 
-def read_patch_ids(repo: str | Path, revs: list[str] | None = None) -> dict[str, str]:
+def read_patch_ids(
+    repo: str | Path, revs: list[str] | None = None, shas: list[str] | None = None
+) -> dict[str, str]:
     """``git patch-id --stable`` of every non-merge commit reachable from ``revs``
-    (default: all refs): equal ids mean the same change, e.g. a cherry-pick.
-    Commits without a diff (empty, or merges) get none."""
-    targets = ["--end-of-options", *revs] if revs else _ALL_REFS
+    (default: all refs), or of exactly the commits ``shas`` when given: equal ids
+    mean the same change, e.g. a cherry-pick. Commits without a diff (empty, or
+    merges) get none."""
+    if shas is not None and not shas:
+        return {}
     args = ["log", "-p", "--no-merges", "--no-color", "--no-ext-diff", "--format=commit %H"]
-    diffs = _git(repo, [*args, *targets, "--"], "reading diffs for patch ids")
+    if shas is not None:
+        for sha in shas:
+            _check_rev(repo, sha)
+        diffs = _git(
+            repo,
+            [*args, "--no-walk=unsorted", "--stdin", "--"],
+            f"reading the diffs of {len(shas)} commits for patch ids",
+            stdin="\n".join(shas).encode("ascii") + b"\n",
+        )
+    else:
+        targets = ["--end-of-options", *revs] if revs else _ALL_REFS
+        diffs = _git(repo, [*args, *targets, "--"], "reading diffs for patch ids")
     out = _git(repo, ["patch-id", "--stable"], "computing patch ids", stdin=diffs)
     ids = {}
     for line in _lines(out):

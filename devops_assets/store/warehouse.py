@@ -224,6 +224,13 @@ class Warehouse:
         """All commits, oldest commit time first, with their original offsets."""
         return self._read(r.COMMITS)
 
+    def patch_ids(self) -> dict[str, str]:
+        """Stored commits' patch ids (commits without one are left out)."""
+        table = r.COMMITS.table
+        query = sa.select(table.c.sha, table.c.patch_id).where(table.c.patch_id.is_not(None))
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
+
     def tags(self) -> list[Tag]:
         return self._read(r.TAGS)
 

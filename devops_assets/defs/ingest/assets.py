@@ -44,7 +44,11 @@ def git_commits(
     path = git_repo.local_path()
     commits = git.read_commits(path)
     if platform.config.metrics.cherry_picks == "patch_id":
-        patch_ids = git.read_patch_ids(path)
+        # Diffs are read only for commits whose patch id is not stored yet (new ones,
+        # and merges or empty commits, which have none); the rest keep theirs.
+        patch_ids = warehouse.warehouse.patch_ids()
+        unknown = [c.sha for c in commits if c.sha not in patch_ids and not c.is_merge]
+        patch_ids.update(git.read_patch_ids(path, shas=unknown))
         commits = [replace(c, patch_id=patch_ids.get(c.sha)) for c in commits]
     before = warehouse.warehouse.count("commits")
     warehouse.warehouse.upsert_commits(commits)
