@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from devops_assets.config_deploy import DeploySettings, parse_deploy
+from devops_assets.config_incidents import parse_incidents
 from devops_assets.config_metrics import parse_metric_settings
 from devops_assets.config_targets import COMPARATORS, Target, parse_targets
 from devops_assets.domain.settings import MetricSettings
@@ -72,6 +73,10 @@ class PlatformConfig:
     metrics: MetricSettings
     incidents_file: str | None  # events-format incidents (docs/events.md), if any
     deploy: DeploySettings
+    # A Statuspage page's base URL (or "emulator:") as the incident feed instead of a file,
+    # and which of its components (name, environment) are ours.
+    incidents_statuspage: str | None = None
+    incidents_components: tuple[tuple[str, str], ...] = ()
 
     def environment(self, name: str) -> Environment:
         for env in self.environments:
@@ -148,10 +153,7 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
             "let git find them through a credential helper",
         )
     timezone = _timezone(project)
-    incidents = root.table("incidents", {}).only("file")
-    incidents_file = incidents.text("file", None)
-    if incidents_file is not None and not incidents_file.endswith((".csv", ".json")):
-        raise incidents.fail("file", f"a .csv or .json incidents file, got {incidents_file!r}")
+    incidents_file, statuspage, components = parse_incidents(root, {e.name for e in environments})
     return PlatformConfig(
         path=path,
         project=project.text("name"),
@@ -167,7 +169,11 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
         warehouse_url=_warehouse_url(root, path),
         metrics=parse_metric_settings(root, timezone),
         incidents_file=_local_path(incidents_file, path) if incidents_file else None,
-        deploy=parse_deploy(root, timezone, {e.name for e in environments}),
+        incidents_statuspage=statuspage,
+        incidents_components=components,
+        deploy=parse_deploy(
+            root, timezone, {e.name for e in environments}, lambda v: _local_path(v, path)
+        ),
     )
 
 

@@ -91,7 +91,7 @@ def test_config_env_var_chooses_the_file(tmp_path, monkeypatch):
             "project.health_window_days",
             "a whole number from 1 to 3660",
         ),
-        ("as_of = 2026-11-30T18:00:00Z", "as_of = 2026-11-30T18:00:00", "project.as_of", "offset"),
+        ("as_of = 2026-11-30T20:00:00Z", "as_of = 2026-11-30T20:00:00", "project.as_of", "offset"),
         ('week_start = "monday"', 'week_start = "mon"', "metrics.week_start", "one of monday"),
         (
             'lead_time_start = "author_time"',
@@ -127,7 +127,7 @@ def test_config_env_var_chooses_the_file(tmp_path, monkeypatch):
         ('tiers = "2023"', 'tiers = "2025"', "metrics.tiers", "one of 2023, 2024"),
         ('tiers = "2023"', 'hotfix_pattern = "(unclosed"', "metrics.hotfix_pattern", "regular"),
         ('tiers = "2023"', 'tiers = "2023"\nmedian = "lower"', "metrics.median", None),
-        ("[incidents]\nfile =", "[incidents]\npath =", "incidents.path", None),
+        ("[incidents]\nstatuspage =", "[incidents]\npath =", "incidents.path", None),
         (
             "rollout_percentages = [10, 50, 100]",
             "rollout_percentages = [50, 10, 100]",
@@ -141,8 +141,8 @@ def test_config_env_var_chooses_the_file(tmp_path, monkeypatch):
             "ending at 100",
         ),
         ('days = ["monday",', 'days = ["mon",', "deploy.windows[0].days", "weekday names"),
-        ('start = "09:00"', 'start = "9am"', "deploy.windows[0].start", "wall-clock time"),
-        ('end = "17:00"', 'end = "08:00"', "deploy.windows[0].end", "a time after start"),
+        ('start = "08:00"', 'start = "8am"', "deploy.windows[0].start", "wall-clock time"),
+        ('end = "20:00"', 'end = "07:00"', "deploy.windows[0].end", "a time after start"),
         (
             "start = 2026-12-21T00:00:00",
             "start = 2026-12-21T00:00:00Z",
@@ -170,7 +170,7 @@ def test_config_env_var_chooses_the_file(tmp_path, monkeypatch):
             "no password",
         ),
         (
-            'file = "{home}/demo/emulator/incidents.json"',
+            'statuspage = "emulator:"',
             'file = "/etc/passwd"',
             "incidents.file",
             "a .csv or .json incidents file",
@@ -267,7 +267,7 @@ def test_typos_unknown_metrics_and_units_are_refused(tmp_path, old, new, key, ex
             "from 1 to 3660",
         ),
         (
-            "as_of = 2026-11-30T18:00:00Z",
+            "as_of = 2026-11-30T20:00:00Z",
             "as_of = 0001-03-01T00:00:00Z",
             "project.as_of",
             "between the years 2000 and 2999",
@@ -420,7 +420,7 @@ def test_a_warehouse_url_from_the_environment_must_be_sql(monkeypatch):
 def test_metric_switches_are_read_and_default_when_absent(tmp_path):
     demo = load_config(DEMO_CONFIG)
     assert demo.metrics.tiers == "2023" and demo.metrics.lead_time_start == "author_time"
-    assert demo.incidents_file.endswith("demo/emulator/incidents.json")
+    assert demo.incidents_statuspage == "emulator:"
     text = (
         demo_text()
         .replace('tiers = "2023"', "tiers = 2024")
@@ -448,9 +448,9 @@ def test_freezes_are_local_times_of_the_team_zone_and_windows_wall_clock(tmp_pat
     assert freeze.start.astimezone(UTC) == datetime(2026, 12, 20, 23, tzinfo=UTC)  # +01:00
     [window] = deploy.windows
     assert (window.weekdays, window.start, window.end) == (
-        frozenset({0, 1, 2, 3}),
-        time(9),
-        time(17),
+        frozenset({0, 1, 2, 3, 4}),
+        time(8),
+        time(20),
     )
     assert [c.name for c in deploy.smoke] == ["health"] and deploy.url("production") is None
     bare = text[: text.index("# How production deploys go out")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -36,8 +37,12 @@ def served(tmp_path, monkeypatch, fresh_postgres_db):
         text = text.replace('api_base_url = "emulator:"', f'api_base_url = "{base_url}"')
         text = text.replace('"CLOUDFLARE_API_TOKEN"', f'"{TOKEN_ENV}"')
         text = text.replace('"{home}/demo/repo"', f'"{history.repo}"')
-        feed = seeded.incidents_file
-        text = text.replace('"{home}/demo/emulator/incidents.json"', f'"{feed}"')
+        feed = Path(seeded.cloudflare.emulator_state) / "incidents.json"
+        text = text.replace('statuspage = "emulator:"', f'file = "{feed}"')
+        components = (
+            '[incidents.components]\nmoltworker = "production"\nmoltworker-staging = "staging"\n'
+        )
+        text = text.replace(components, "")
         platform = tmp_path / "platform.toml"
         platform.write_text(text, encoding="utf-8")
         config = load_config(platform)

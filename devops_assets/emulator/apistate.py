@@ -50,6 +50,7 @@ def state_from_timeline(tl: Timeline, shas: dict[int, str], account_id: str) -> 
         versions=versions,
         deployments=deployments,
         version_builds={v.id: v.build_uuid for v in tl.versions},
+        environments={env.name: env.worker for env in envs},
     )
 
 

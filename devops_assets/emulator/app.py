@@ -1,9 +1,12 @@
 """The emulator as a WSGI application: Cloudflare's v4 API under ``/client/v4``.
 
-Every request is logged (method, path, query), counted against a rate limit
-and answered with the API's envelope. The order of checks: injected
+Every request is logged (method, path, query, host), counted against a rate
+limit and answered with the API's envelope. The order of checks: injected
 failures, the rate limit (429 with ``Retry-After``), the route (404, code
 7003), the token (401/403, code 10000), the account (403), then the handler.
+Two public answers need no token and use no quota: the workers themselves
+for a ``<script>.<subdomain>.workers.dev`` Host (``edge.py``), and the team's
+status page at ``/api/v2/incidents.json`` on any other Host (``statusfeed.py``).
 Tests steer the app through its Python methods; none of them is reachable
 over HTTP.
 """
@@ -24,7 +27,9 @@ from urllib.parse import parse_qs
 
 from devops_assets.emulator import builds_api, workers_api
 from devops_assets.emulator.controls import BuildControls
+from devops_assets.emulator.edge import Edge, script_of_host
 from devops_assets.emulator.state import EmulatorState
+from devops_assets.emulator.statusfeed import STATUS_PATH, IncidentControls, incidents_page
 from devops_assets.emulator.wire import (
     AUTH_ERROR,
     INTERNAL,
@@ -63,6 +68,7 @@ class LoggedRequest:
     method: str
     path: str
     query: dict[str, list[str]]
+    host: str = ""
 
 
 @dataclass
@@ -74,7 +80,7 @@ class _Failure:
     remaining: int
 
 
-class EmulatorApp(BuildControls):
+class EmulatorApp(BuildControls, IncidentControls):
     """Serves an :class:`EmulatorState`; see the module docstring for the checks."""
 
     def __init__(
@@ -92,6 +98,7 @@ class EmulatorApp(BuildControls):
         self._lock = threading.RLock()
         self._requests: list[LoggedRequest] = []
         self._failures: list[_Failure] = []
+        self._edge = Edge()
         self.set_rate_limit(*rate_limit)
         self.now = clock or _history_clock(state)
 
@@ -135,22 +142,36 @@ class EmulatorApp(BuildControls):
     def __call__(self, environ, start_response):
         reply = self.handle(_read_request(environ))
         body = reply.body if isinstance(reply.body, bytes) else _encode(reply.body)
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-        start_response(
-            f"{reply.status} {_phrase(reply.status)}", headers + [*reply.headers.items()]
-        )
-        return [body]
+        headers = {"Content-Type": "application/json", **reply.headers}
+        headers["Content-Length"] = str(len(body))
+        start_response(f"{reply.status} {_phrase(reply.status)}", [*headers.items()])
+        return [body] if environ["REQUEST_METHOD"] != "HEAD" else [b""]
 
     def handle(self, req: Request) -> Reply:
         """Answer one request (thread-safe: requests are served one at a time)."""
         with self._lock:
-            self._requests.append(LoggedRequest(req.method, req.path, req.query))
+            host = req.headers.get("host", "")
+            self._requests.append(LoggedRequest(req.method, req.path, req.query, host))
+            public = self._public(req, host)
+            if public is not None:
+                return self._injected(req.path) or public()
             remaining, reset = self._take_quota()
             reply = self._injected(req.path) or self._answer(req, remaining, reset)
             reply.headers.setdefault("Ratelimit", f'"default";r={max(remaining, 0)};t={reset}')
             policy = f'"default";q={self.rate_quota};w={math.ceil(self.rate_window)}'
             reply.headers.setdefault("Ratelimit-Policy", policy)
             return reply
+
+    def _public(self, req: Request, host: str) -> Callable[[], Reply] | None:
+        """The answer of the edge or the status page, when the request is for either."""
+        if req.path == PREFIX or req.path.startswith(PREFIX + "/"):
+            return None
+        script = script_of_host(host)
+        if script is not None:
+            return lambda: self._edge.answer(self.state, req, script)
+        if req.path == STATUS_PATH and req.method in ("GET", "HEAD"):
+            return lambda: incidents_page(self.state, req)
+        return None
 
     def _answer(self, req: Request, remaining: int, reset: int) -> Reply:
         if remaining < 0:
@@ -217,17 +238,28 @@ class EmulatorApp(BuildControls):
 
 
 def load_app(state_dir: Path | str, *, persist: bool = False, **options) -> EmulatorApp:
-    """An app serving the state folder; ``persist`` journals new deployments to it."""
+    """An app serving the state folder; ``persist`` journals what changes to it."""
     return EmulatorApp(EmulatorState.load(state_dir, persist=persist), **options)
 
 
 def _history_clock(state: EmulatorState) -> Callable[[], datetime]:
-    """Time runs on from the end of the history (or the newest journaled deployment)."""
-    latest = [state.end] + [
-        datetime.fromisoformat(d["created_on"]) for ds in state.deployments.values() for d in ds
-    ]
+    """Time runs on from the end of the history, or from the newest thing journaled
+    (deployment, build change, version, incident), so a later process never goes back."""
+    stamps = [d["created_on"] for ds in state.deployments.values() for d in ds[-1:]]
+    stamps += [v["metadata"]["created_on"] for vs in state.versions.values() for v in vs[-1:]]
+    stamps += [b["modified_on"] for b in state.builds.values()]
+    stamps += [i.get("resolved_at") or i.get("created_at") for i in state.incidents.values()]
+    latest = [state.end] + [when for when in map(_instant, stamps) if when is not None]
     base, started = max(latest), time.monotonic()
     return lambda: base + timedelta(seconds=time.monotonic() - started + 1)
+
+
+def _instant(text) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else None
 
 
 def _read_request(environ) -> Request:

@@ -31,6 +31,7 @@ from devops_assets.emulator.events import (
 )
 from devops_assets.emulator.gitwrite import write_repository
 from devops_assets.emulator.records import EnvSpec
+from devops_assets.emulator.state import INCIDENTS_FILE  # the feed, in the events format
 from devops_assets.emulator.timeline import Timeline
 from devops_assets.emulator.workflow import simulate
 
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_END = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 EVENTS_FILE = "events.json"
-# The team's incident feed in the bring-your-own-events format (docs/events.md).
-INCIDENTS_FILE = "incidents.json"
 META_FILE = "meta.json"
 REPO_MARKER = "devops-assets-simulated"
 GENERATOR_FILES = (

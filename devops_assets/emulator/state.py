@@ -1,10 +1,13 @@
 """The emulator's account: the API objects it serves, kept as JSON in a folder.
 
 ``api.json`` holds builds, triggers, versions, deployments and services as the
-API shows them; ``logs.json`` the build logs. Deployments created through the
-API while the demo runs are appended to ``journal.jsonl`` (one JSON object a
-line), so the next process that loads the folder sees them too; the seeded
-files themselves are never rewritten by a request.
+API shows them; ``logs.json`` the build logs; ``incidents.json`` the team's
+incident feed. What changes while the demo runs (deployments created through
+the API; builds, log lines, versions, triggers and incidents changed by the
+test controls) is appended to ``journal.jsonl``, one JSON object a line, so the
+next process that loads the folder sees it too. A build is journaled whole each
+time it changes, so replaying the lines in order leaves its latest state, even
+when another process finished it. The seeded files are never rewritten.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 API_FILE = "api.json"
 LOGS_FILE = "logs.json"
+INCIDENTS_FILE = "incidents.json"
 JOURNAL_FILE = "journal.jsonl"
 _JOURNAL_LOCK = threading.Lock()
 
@@ -38,7 +42,11 @@ class EmulatorState:
 
     Lists are kept oldest first (the order things happened); the app serves
     them newest first, as the API does. ``end`` is the instant the simulated
-    history stops: the emulator's clock starts there.
+    history stops: the emulator's clock starts there. ``environments`` maps an
+    environment name to the script that serves it; ``serves`` says what a
+    pushed version answers at ``/health`` (``ok`` or ``error``; absent means
+    ``ok``); ``uploads`` holds the builds that upload a version once they stop
+    with success, and what that version will serve.
     """
 
     account_id: str
@@ -51,6 +59,10 @@ class EmulatorState:
     versions: dict[str, list[dict]]  # script name -> version objects
     deployments: dict[str, list[dict]]  # script name -> deployment objects
     version_builds: dict[str, str]  # version id -> build uuid
+    environments: dict[str, str] = field(default_factory=dict)  # environment -> script
+    serves: dict[str, str] = field(default_factory=dict)  # version id -> ok | error
+    uploads: dict[str, str] = field(default_factory=dict)  # build uuid -> ok | error
+    incidents: dict[str, dict] = field(default_factory=dict)  # id -> incidents.json item
     journal: Path | None = field(default=None, compare=False)
 
     def tag_of(self, script: str) -> str | None:
@@ -59,20 +71,58 @@ class EmulatorState:
     def version(self, script: str, version_id: str) -> dict | None:
         return next((v for v in self.versions.get(script, []) if v["id"] == version_id), None)
 
+    def script_of_version(self, version_id: str) -> str | None:
+        return next(
+            (s for s, vs in self.versions.items() if any(v["id"] == version_id for v in vs)), None
+        )
+
+    # -- changes, each applied here and journaled when persisting --------------
+
     def record_deployment(self, script: str, deployment: dict) -> None:
-        """Add a deployment created through the API, and journal it when persisting."""
-        self.deployments.setdefault(script, []).append(deployment)
+        """Add a deployment created through the API."""
+        self._apply_and_journal({"deployment": deployment, "script": script})
+
+    def record_build(self, build: dict, uploads: str | None = None) -> None:
+        """Add or replace a build; ``uploads`` marks one that uploads a version on success."""
+        entry = {"build": build} if uploads is None else {"build": build, "uploads": uploads}
+        self._apply_and_journal(entry)
+
+    def record_log(self, build_uuid: str, lines: list[list]) -> None:
+        """Append log lines to a build's log."""
+        self._apply_and_journal({"log": {"build_uuid": build_uuid, "lines": lines}})
+
+    def record_version(self, script: str, version: dict, build_uuid: str, serves: str) -> None:
+        """Add a version a build uploaded; it answers ``serves`` at /health once deployed."""
+        entry = {"version": version, "script": script, "build_uuid": build_uuid}
+        self._apply_and_journal({**entry, "serves": serves})
+
+    def record_trigger(self, tag: str, trigger: dict) -> None:
+        """Replace the trigger of ``tag`` that has the same uuid."""
+        self._apply_and_journal({"trigger": trigger, "tag": tag})
+
+    def record_incident(self, incident: dict) -> None:
+        """Add or replace an incident of the feed (the ``incidents.json`` item form)."""
+        self._apply_and_journal({"incident": incident})
+
+    def _apply_and_journal(self, entry: dict) -> None:
+        _apply(self, entry)
         if self.journal is not None:
-            line = json.dumps({"deployment": deployment, "script": script}, sort_keys=True)
+            line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
             with _JOURNAL_LOCK, self.journal.open("a", encoding="utf-8") as out:
-                out.write(line + "\n")
+                out.write(line)  # one write per line: lines of two processes never mix
+
+    # -- the folder -------------------------------------------------------------
 
     def save(self, state_dir: Path) -> None:
-        """Write the seeded state; a fresh save starts an empty journal."""
+        """Write the seeded state; a fresh save starts an empty journal.
+
+        Incidents are not written here: the simulator writes ``incidents.json``.
+        """
         state_dir.mkdir(parents=True, exist_ok=True)
         body = asdict(self)
         logs = body.pop("logs")
-        body.pop("journal")
+        for name in ("journal", "incidents"):
+            body.pop(name)
         body["end"] = iso_us(self.end)
         _write_json(state_dir / API_FILE, body)
         _write_json(state_dir / LOGS_FILE, logs)
@@ -82,8 +132,8 @@ class EmulatorState:
     def load(cls, state_dir: Path | str, *, persist: bool = False) -> EmulatorState:
         """Read a state folder and replay its journal.
 
-        With ``persist`` the deployments created later are journaled too, so
-        they outlive this process.
+        With ``persist`` later changes are journaled too, so they outlive
+        this process.
         """
         state_dir = Path(state_dir)
         try:
@@ -95,14 +145,57 @@ class EmulatorState:
                 "with devops_assets.emulator.seed_workspace (or serve --seed-config)"
             ) from None
         body["end"] = datetime.fromisoformat(body["end"])
-        state = cls(**body, logs=logs)
+        state = cls(**body, logs=logs, incidents=_read_incidents(state_dir / INCIDENTS_FILE))
         journal = state_dir / JOURNAL_FILE
         if journal.exists():
             for line in journal.read_text(encoding="utf-8").splitlines():
-                entry = json.loads(line)
-                state.deployments.setdefault(entry["script"], []).append(entry["deployment"])
+                if line.strip():
+                    _apply(state, json.loads(line))
         state.journal = journal if persist else None
         return state
+
+
+def _apply(state: EmulatorState, entry: dict) -> None:
+    """Apply one journal entry; replaying a journal applies each in order."""
+    if "deployment" in entry:
+        state.deployments.setdefault(entry["script"], []).append(entry["deployment"])
+    elif "build" in entry:
+        build = entry["build"]
+        state.builds[build["build_uuid"]] = build
+        state.uploads.pop(build["build_uuid"], None)
+        if entry.get("uploads") is not None:
+            state.uploads[build["build_uuid"]] = entry["uploads"]
+    elif "log" in entry:
+        state.logs.setdefault(entry["log"]["build_uuid"], []).extend(entry["log"]["lines"])
+    elif "version" in entry:
+        version = entry["version"]
+        mine = state.versions.setdefault(entry["script"], [])
+        if all(v["id"] != version["id"] for v in mine):
+            mine.append(version)
+        state.version_builds[version["id"]] = entry["build_uuid"]
+        state.serves[version["id"]] = entry["serves"]
+        state.uploads.pop(entry["build_uuid"], None)
+    elif "trigger" in entry:
+        triggers = state.triggers.setdefault(entry["tag"], [])
+        uuid = entry["trigger"]["trigger_uuid"]
+        same = [i for i, t in enumerate(triggers) if t["trigger_uuid"] == uuid]
+        if same:
+            triggers[same[0]] = entry["trigger"]
+        else:
+            triggers.append(entry["trigger"])
+    elif "incident" in entry:
+        state.incidents[entry["incident"]["id"]] = entry["incident"]
+
+
+def _read_incidents(path: Path) -> dict[str, dict]:
+    """The seeded incident feed by id; a folder without one has no incidents."""
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a JSON list of incidents")
+    return {item["id"]: item for item in items if isinstance(item, dict) and "id" in item}
 
 
 def _write_json(path: Path, body) -> None:

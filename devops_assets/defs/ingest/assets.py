@@ -19,6 +19,7 @@ from devops_assets.domain.models import Build
 from devops_assets.sources import git
 from devops_assets.sources.cloudflare import CloudflareError
 from devops_assets.sources.events import EventsError, read_incidents
+from devops_assets.sources.statuspage import EMULATOR_FEED, StatuspageError, read_statuspage_at
 
 OWNERS = ["team:platform"]
 BUILDS_LOOKBACK = timedelta(hours=1)
@@ -186,32 +187,40 @@ def worker_deployments(
     group_name="ingest",
     owners=OWNERS,
     kinds={"json", "sql"},
-    description="Incidents from the team's incident feed (a file in the events format).",
+    description="Incidents from the team's incident feed (a status page or an events file).",
 )
 def incidents(
     context: dg.AssetExecutionContext, platform: PlatformResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """One row per incident id: environment, opened, resolved (empty while open) and,
-    when the feed knows it, the deployment that caused it. The feed is
-    ``[incidents] file`` of the platform file, read whole each run; the metric
-    engine attributes incidents that name no deployment (docs/metrics.md)."""
-    feed = platform.config.incidents_file
-    if feed is None:
-        context.log.info("No [incidents] file configured: incident metrics stay empty")
+    when the feed knows it, the deployment that caused it. The feed is the platform
+    file's ``[incidents] statuspage`` (a Statuspage page; its components name the
+    environment) or ``[incidents] file`` (the events format), read whole each run, so
+    an incident the feed no longer lists is gone; the metric engine attributes
+    incidents that name no deployment (docs/metrics.md)."""
+    config = platform.config
+    if config.incidents_statuspage is not None:
+        key, feed = "incidents.statuspage", config.incidents_statuspage
+        shown = dg.MetadataValue.text(feed) if feed == EMULATOR_FEED else dg.MetadataValue.url(feed)
+    elif config.incidents_file is not None:
+        key, feed = "incidents.file", config.incidents_file
+        shown = dg.MetadataValue.path(feed)
+    else:
+        context.log.info("No [incidents] feed configured: incident metrics stay empty")
         return dg.MaterializeResult(metadata={"incidents": 0, "feed": "none configured"})
+
     try:
-        found = read_incidents(feed)
-    except EventsError as exc:
-        raise dg.Failure(
-            f"{platform.config.path}: key 'incidents.file': {exc}", allow_retries=False
-        ) from None
+        if key == "incidents.statuspage":
+            components = dict(config.incidents_components)
+            found = read_statuspage_at(feed, components, config.cloudflare.emulator_state)
+        else:
+            found = read_incidents(feed)
+    except (EventsError, StatuspageError) as exc:
+        raise dg.Failure(f"{config.path}: key '{key}': {exc}", allow_retries=False) from None
+
     warehouse.warehouse.replace_incidents(found)
     still_open = [i for i in found if i.resolved_at is None]
     context.log.info("Read %d incidents from %s; %d open", len(found), feed, len(still_open))
     return dg.MaterializeResult(
-        metadata={
-            "incidents": len(found),
-            "open_incidents": len(still_open),
-            "feed": dg.MetadataValue.path(feed),
-        }
+        metadata={"incidents": len(found), "open_incidents": len(still_open), "feed": shown}
     )
