@@ -8,6 +8,8 @@ Every value is checked when the file is read.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time
 from urllib.parse import urlsplit
@@ -18,7 +20,16 @@ from devops_assets.domain.settings import WEEKDAYS
 from devops_assets.sources.smoke import SmokeCheck
 from devops_assets.toml_reader import TableReader
 
-KEYS = ("rollout_percentages", "push_tags", "urls", "windows", "freezes", "smoke")
+KEYS = (
+    "rollout_percentages",
+    "push_tags",
+    "urls",
+    "windows",
+    "freezes",
+    "smoke",
+    "notify_file",
+    "notify_webhook_env",
+)
 
 
 @dataclass(frozen=True)
@@ -29,12 +40,19 @@ class DeploySettings:
     windows: tuple[Window, ...] = ()
     freezes: tuple[Freeze, ...] = ()
     smoke: tuple[SmokeCheck, ...] = ()
+    notify_file: str | None = None  # notices appended as JSON lines (the demo)
+    notify_webhook_env: str | None = None  # the variable holding a Slack webhook URL
 
     def url(self, environment: str) -> str | None:
         return dict(self.urls).get(environment)
 
 
-def parse_deploy(root: TableReader, timezone: str, environments: set[str]) -> DeploySettings:
+def parse_deploy(
+    root: TableReader,
+    timezone: str,
+    environments: set[str],
+    local_path: Callable[[str], str] = str,
+) -> DeploySettings:
     """``DeploySettings`` from ``[deploy]``; without the table nothing may deploy to
     production (no window is open), which is the safe reading of silence."""
     table = root.table("deploy", {}).only(*KEYS)
@@ -56,7 +74,21 @@ def parse_deploy(root: TableReader, timezone: str, environments: set[str]) -> De
         windows=tuple(_windows(table)),
         freezes=tuple(_freezes(table, ZoneInfo(timezone))),
         smoke=tuple(_smoke(table)),
+        notify_file=_path(table, "notify_file", local_path),
+        notify_webhook_env=_variable(table, "notify_webhook_env"),
     )
+
+
+def _path(table: TableReader, key: str, local_path: Callable[[str], str]) -> str | None:
+    value = table.text(key, None)
+    return local_path(value) if value is not None else None
+
+
+def _variable(table: TableReader, key: str) -> str | None:
+    name = table.text(key, None)
+    if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise table.fail(key, f"the name of an environment variable, got {name!r}")
+    return name
 
 
 def _urls(table: TableReader, environments: set[str]) -> tuple[tuple[str, str], ...]:

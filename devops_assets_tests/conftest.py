@@ -130,3 +130,7 @@ def api(app, spec):
     from devops_assets_tests.emulator_fixtures import Api
 
     return Api(app, spec)
+
+
+# A seeded demo workspace per test, for deploy tests (see deploy_fixtures.py).
+from devops_assets_tests.deploy_fixtures import seeded_template, world  # noqa: E402, F401

@@ -51,7 +51,7 @@ def test_every_asset_has_a_description_owner_group_and_kind():
         node = graph.get(key)
         assert node.description, key
         assert node.owners == ["team:platform"], key
-        assert node.group_name in {"ingest", "metrics"}, key
+        assert node.group_name in {"ingest", "metrics", "deploy"}, key
         assert any(tag.startswith("dagster/kind/") for tag in node.tags), key
 
 

@@ -15,6 +15,7 @@ from devops_assets.domain.guards import (
     SmokeRun,
     Window,
     decide,
+    decide_rollback,
 )
 
 SHA = "c0ffee" * 6 + "abcd"
@@ -40,6 +41,10 @@ GOOD = Facts(
     smoke_runs=[SmokeRun("staging", SHA, True, NOW - timedelta(hours=1))],
     windows=[WORKDAYS],
     known_good_version="v-41",
+    worker="moltworker",
+    build_uuid="b-1",
+    build_state="success",
+    version_id="v-42",
 )
 
 
@@ -51,7 +56,7 @@ def test_a_commit_that_passed_everything_is_allowed_and_every_rule_was_checked()
     decision = decide(GOOD)
     assert decision.allowed
     assert decision.checked == RULES
-    assert decision.summary().startswith("allowed: quality_gate, staging_verified")
+    assert decision.summary().startswith("allowed: build, quality_gate, staging_verified")
 
 
 @pytest.mark.parametrize(
@@ -148,17 +153,44 @@ def test_every_refusal_is_reported_not_only_the_first():
         windows=[],
         running_deploys=["run-9"],
         known_good_version=None,
+        build_state="fail",
     )
     decision = decide(bad)
     assert not decision.allowed
     assert [r.rule for r in decision.refusals] == list(RULES)
-    assert decision.summary().startswith("refused: quality_gate: commit c0ffeec0ffee: missing")
+    assert decision.summary().startswith(
+        "refused: build: build b-1 of commit c0ffeec0ffee on moltworker: fail, not success; "
+        "quality_gate: commit c0ffeec0ffee: missing"
+    )
 
 
-def test_staging_is_held_only_by_one_deploy_at_a_time():
+def test_staging_is_held_only_by_its_build_and_one_deploy_at_a_time():
     staging = replace(GOOD, environment="staging", gate=[], windows=[], open_incidents=["X"])
-    assert decide(staging).allowed and decide(staging).checked == ("one_at_a_time",)
+    assert decide(staging).allowed and decide(staging).checked == ("build", "one_at_a_time")
     assert not decide(replace(staging, running_deploys=["r"])).allowed
+
+
+@pytest.mark.parametrize(
+    ("changes", "evidence"),
+    [
+        ({"build_uuid": None, "build_state": None}, "worker moltworker has no build of commit"),
+        ({"build_state": "running"}, "build b-1 of commit c0ffeec0ffee on moltworker: running"),
+        ({"build_state": "cancelled"}, "cancelled, not success"),
+        ({"version_id": None}, "on moltworker uploaded no version"),
+    ],
+)
+def test_a_commit_without_a_successful_build_and_version_is_refused(changes, evidence):
+    for environment in ("staging", "production"):
+        found = refused(replace(GOOD, environment=environment, **changes))
+        assert list(found) == ["build"] and evidence in found["build"]
+
+
+def test_a_rollback_ignores_incidents_windows_and_the_gate_but_needs_a_target_and_the_lock():
+    on_fire = replace(GOOD, gate=[], windows=[], open_incidents=["INC-7"], build_uuid=None)
+    assert decide_rollback(on_fire).allowed
+    assert decide_rollback(on_fire).checked == ("one_at_a_time", "rollback_target")
+    both = decide_rollback(replace(on_fire, known_good_version=None, running_deploys=["r-2"]))
+    assert [r.rule for r in both.refusals] == ["one_at_a_time", "rollback_target"]
 
 
 def test_a_naive_now_is_refused():

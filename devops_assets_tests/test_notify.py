@@ -87,4 +87,4 @@ def test_a_failing_webhook_is_reported_without_its_url(monkeypatch):
 
 def test_an_unknown_event_is_refused():
     with pytest.raises(ValueError, match="notice event: one of deploy_started"):
-        Notice("deployed", "production", "x", "y", NOTICE.at)
+        Notice("shipped", "production", "x", "y", NOTICE.at)

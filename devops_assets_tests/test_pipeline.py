@@ -30,6 +30,7 @@ ASSETS = (
     "incidents",
     "dora_metrics",
     "pipeline_health",
+    "release_notes",
 )
 
 
@@ -76,7 +77,7 @@ def test_materializing_every_asset_again_leaves_the_table_unchanged(demo, table)
 
 
 def test_pipeline_health_equals_an_independent_recomputation_from_raw_events(demo):
-    expected = recompute_health(demo.history, demo.config.health_window_days)
+    expected = recompute_health(demo.history, demo.config.as_of, demo.config.health_window_days)
     measured = {(r.metric, r.environment): r.value for r in demo.warehouse.pipeline_health()}
 
     assert set(measured) == set(expected)
@@ -89,7 +90,7 @@ def test_failure_metrics_equal_a_recomputation_from_the_simulators_ground_truth(
     health window, recomputed with plain loops from the simulator's own record of which
     deployment each incident came from (the engine only sees the feed, which does not
     say, and attributes each incident to the deployment before it)."""
-    end = demo.history.end
+    end = demo.config.as_of
     start = end - timedelta(days=demo.config.health_window_days)
     expected = recompute_failures(demo.history, start, end)
     measured = {
@@ -166,10 +167,10 @@ def recompute_failures(history, start, end) -> dict[str, float]:
     }
 
 
-def recompute_health(history, days: int) -> dict[tuple[str, str], float | None]:
-    """The seven target values, computed straight from the simulator's events with
-    plain loops, ``statistics`` and a brute-force ancestry walk."""
-    end = history.end
+def recompute_health(history, end, days: int) -> dict[tuple[str, str], float | None]:
+    """The seven target values over the ``days`` before ``end``, computed straight from
+    the simulator's events with plain loops, ``statistics`` and a brute-force ancestry
+    walk."""
     start = end - timedelta(days=days)
     values = {}
     for env in ("staging", "production"):
@@ -230,7 +231,7 @@ def test_without_as_of_the_health_window_ends_now_and_every_target_has_a_value(
 ):
     platform = tmp_path / "platform.toml"
     text = DEMO_CONFIG.read_text(encoding="utf-8")
-    platform.write_text(text.replace("as_of = 2026-11-30T18:00:00Z\n", ""), encoding="utf-8")
+    platform.write_text(text.replace("as_of = 2026-11-30T20:00:00Z\n", ""), encoding="utf-8")
     pipeline, close = open_pipeline(tmp_path / "home", postgres_server, platform)
     try:
         assert pipeline.config.as_of is None
@@ -263,7 +264,7 @@ def test_health_follows_the_configured_as_of_even_after_a_run_with_another(
     finally:
         close()
 
-    assert {r.window_end for r in rows} == {datetime(2026, 11, 30, 18, tzinfo=UTC)}
+    assert {r.window_end for r in rows} == {datetime(2026, 11, 30, 20, tzinfo=UTC)}
     assert {r.status for r in rows} <= {"met", "missed"}
 
 

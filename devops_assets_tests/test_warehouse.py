@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from devops_assets.domain.deploys import DeployRequest, Release, SmokeRecord
 from devops_assets.domain.guards import GateRecord
 from devops_assets.domain.models import (
     AuditEntry,
@@ -133,6 +134,31 @@ def fill(wh: Warehouse) -> None:
     wh.record_gate(gate_records())
     wh.replace_metric_values(metric_values())
     wh.replace_pipeline_health(health())
+    fill_deploys(wh)
+
+
+def fill_deploys(wh: Warehouse) -> None:
+    """One row in each deploy table, written the way the deploy job writes them."""
+    at = datetime(2026, 11, 30, 18, tzinfo=UTC)
+    ledger = wh.deploys
+    assert ledger.acquire("production", "run-1", "ops@x.example", "c" * 40, at, bool) is None
+    ledger.record_smoke(SmokeRecord("production", "v-2", "c" * 40, 10.0, True, at, "run-1"))
+    ledger.record_release(
+        Release(
+            "v1.2.0",
+            "1.2.0",
+            "c" * 40,
+            "production",
+            at,
+            "v1.1.0",
+            "minor",
+            "## 1.2.0",
+            "v-2",
+            "v-1",
+            "run-1",
+        )
+    )
+    ledger.add_request(DeployRequest("hardshell", "c" * 40, "staging", at))
 
 
 def test_commits_round_trip_with_their_original_offsets(warehouse: Warehouse):

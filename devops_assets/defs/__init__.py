@@ -5,6 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from devops_assets.config import PlatformConfig, load_config
+from devops_assets.defs.deploy.jobs import deploy_job, release_notes, rollback_job
+from devops_assets.defs.deploy.sensors import build_status_sensor, git_push_sensor
 from devops_assets.defs.ingest.assets import (
     git_commits,
     git_tags,
@@ -51,9 +53,10 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
             incidents,
             dora_metrics,
             pipeline_health,
+            release_notes,
         ],
-        jobs=[refresh],
+        jobs=[refresh, deploy_job, rollback_job],
         schedules=[daily],
-        sensors=[follow],
+        sensors=[follow, git_push_sensor, build_status_sensor],
         resources=build_resources(config),
     )

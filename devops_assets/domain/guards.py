@@ -5,7 +5,13 @@ audit row says all that was wrong, each refusal naming its rule and the
 evidence. Nothing here can be switched off: there is no parameter, tag or
 setting that skips a rule; callers supply facts, not exceptions.
 
-Rules for production:
+Rules for every deploy:
+
+- ``build``: the environment's worker built the commit, the build succeeded
+  and uploaded a version (there is something proven to deploy);
+- ``one_at_a_time``: no other deploy to the environment is running.
+
+And for production:
 
 - ``quality_gate``: every configured gate step has a record for the commit,
   and none failed or reported warnings;
@@ -15,11 +21,12 @@ Rules for production:
 - ``deployment_window``: now is inside a deployment window and outside every
   change freeze, both read in the team's time zone (so a window stays at the
   same wall-clock hours across daylight-saving changes);
-- ``one_at_a_time``: no other deploy to production is running;
 - ``rollback_target``: a known-good version exists to roll back to.
 
-Staging deploys are held only by ``one_at_a_time``: staging is where commits
-prove themselves.
+Staging is where commits prove themselves: only the two rules for every deploy
+hold it. A rollback (``decide_rollback``) is held by ``one_at_a_time`` and
+``rollback_target`` alone: it is what ends an incident, so neither an open
+incident nor a closed window may stop it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 GATE_STATUSES = ("passed", "failed", "warning")
 RULES = (
+    "build",
     "quality_gate",
     "staging_verified",
     "no_active_incident",
@@ -38,6 +46,8 @@ RULES = (
     "one_at_a_time",
     "rollback_target",
 )
+STAGING_RULES = ("build", "one_at_a_time")
+ROLLBACK_RULES = ("one_at_a_time", "rollback_target")
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,10 @@ class Facts:
     freezes: Sequence[Freeze] = ()
     running_deploys: Sequence[str] = ()  # run ids of other deploys to the environment
     known_good_version: str | None = None
+    worker: str = ""
+    build_uuid: str | None = None  # the newest build of the commit on the worker
+    build_state: str | None = None  # success, fail, cancelled…, or running/queued
+    version_id: str | None = None  # the version that build uploaded
 
 
 @dataclass(frozen=True)
@@ -122,15 +136,36 @@ class Decision:
 def decide(facts: Facts) -> Decision:
     """Check every rule that applies to ``facts.environment``; allowed only when none
     refuses."""
+    rules = RULES if facts.environment == "production" else STAGING_RULES
+    return _apply(facts, rules)
+
+
+def decide_rollback(facts: Facts) -> Decision:
+    """Check the rules a rollback must pass (``known_good_version`` is its target)."""
+    return _apply(facts, ROLLBACK_RULES)
+
+
+def _apply(facts: Facts, rules: tuple[str, ...]) -> Decision:
     if facts.now.tzinfo is None:
         raise ValueError(f"facts.now must carry a UTC offset, got {facts.now.isoformat()}")
-    rules = RULES if facts.environment == "production" else ("one_at_a_time",)
     refusals = []
     for rule in rules:
         problem = _CHECKS[rule](facts)
         if problem is not None:
             refusals.append(Refusal(rule, problem))
     return Decision(not refusals, rules, tuple(refusals))
+
+
+def _build(facts: Facts) -> str | None:
+    short, worker = facts.commit_sha[:12], facts.worker or facts.environment
+    if facts.build_uuid is None:
+        return f"worker {worker} has no build of commit {short}"
+    if facts.build_state != "success":
+        state = facts.build_state or "unknown"
+        return f"build {facts.build_uuid} of commit {short} on {worker}: {state}, not success"
+    if facts.version_id is None:
+        return f"build {facts.build_uuid} of commit {short} on {worker} uploaded no version"
+    return None
 
 
 def _quality_gate(facts: Facts) -> str | None:
@@ -198,6 +233,7 @@ def _rollback_target(facts: Facts) -> str | None:
 
 
 _CHECKS = {
+    "build": _build,
     "quality_gate": _quality_gate,
     "staging_verified": _staging_verified,
     "no_active_incident": _no_active_incident,

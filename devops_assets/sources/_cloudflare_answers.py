@@ -207,11 +207,27 @@ def _version_shares(endpoint: str, raw: dict, where: str) -> list[tuple[str, flo
     ]
 
 
+def rolled_out(raw: dict, numbers: dict[str, int]) -> tuple[str, float]:
+    """The version a deployment is about, with its share: the only one, or of two
+    (a gradual rollout step) the newer upload, which is the change going out even
+    while it serves 10 %. Versions of unknown number fall back to the larger share."""
+    versions = raw["versions"]
+    if len(versions) == 1 or any(v not in numbers for v, _ in versions):
+        return max(versions, key=lambda v: v[1])
+    return max(versions, key=lambda v: numbers[v[0]])
+
+
 def deployment_record(
-    raw: dict, worker: str, environment: str, kind: str, commit_sha: str | None
+    raw: dict,
+    worker: str,
+    environment: str,
+    kind: str,
+    commit_sha: str | None,
+    rolled: tuple[str, float] | None = None,
 ) -> Deployment:
-    """A Deployment from a read deployment; its version is the largest share."""
-    version_id, share = max(raw["versions"], key=lambda v: v[1])
+    """A Deployment from a read deployment; its version is ``rolled`` (see
+    ``rolled_out``), else the largest share."""
+    version_id, share = rolled or max(raw["versions"], key=lambda v: v[1])
     return Deployment(
         deployment_id=raw["id"],
         worker=worker,

@@ -35,6 +35,7 @@ from devops_assets.sources._cloudflare_answers import (
     read_deployment,
     read_log_line,
     read_version,
+    rolled_out,
 )
 from devops_assets.sources._cloudflare_http import (
     CloudflareHttp,
@@ -225,14 +226,15 @@ class CloudflareClient:
         """
         deployments = sorted(self.list_deployments(worker), key=lambda d: d["created_on"])
         numbers = {v["id"]: v["number"] for v in self.list_versions(worker)}
-        majors = [max(d["versions"], key=lambda v: v[1]) for d in deployments]
+        majors = [rolled_out(d, numbers) for d in deployments]
         builds = self.builds_for_versions(sorted({vid for vid, _ in majors}), worker=worker)
         kinds = deployment_kinds(deployments, majors, numbers)
         records = []
-        for raw, kind, (version_id, _) in zip(deployments, kinds, majors, strict=True):
+        for raw, kind, major in zip(deployments, kinds, majors, strict=True):
+            version_id = major[0]
             build = builds.get(version_id)
             sha = build.commit_sha if build else None
-            records.append(deployment_record(raw, worker, environment, kind, sha))
+            records.append(deployment_record(raw, worker, environment, kind, sha, major))
         rollbacks = kinds.count("rollback")
         log.info(
             "%s (%s, tag %s): %d deployments, %d rollbacks",

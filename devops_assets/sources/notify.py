@@ -17,10 +17,20 @@ from pathlib import Path
 
 import httpx
 
-EVENTS = ("deploy_started", "deploy_refused", "promoted", "rolled_back", "build_failed")
+EVENTS = (
+    "deploy_started",
+    "deploy_refused",
+    "deployed",
+    "deploy_failed",
+    "promoted",
+    "rolled_back",
+    "build_failed",
+)
 _ICONS = {
     "deploy_started": ":rocket:",
     "deploy_refused": ":no_entry:",
+    "deployed": ":package:",
+    "deploy_failed": ":warning:",
     "promoted": ":white_check_mark:",
     "rolled_back": ":rewind:",
     "build_failed": ":x:",

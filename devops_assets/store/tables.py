@@ -208,3 +208,63 @@ APPEND_ONLY_DDL = {
         "ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
     ],
 }
+
+# -- deploys ----------------------------------------------------------------------
+
+# Who holds each environment's deploy lock: at most one row per environment. A row
+# whose run has ended (crashed, cancelled) is taken over by the next deploy.
+DEPLOY_LOCKS = sa.Table(
+    "deploy_locks",
+    METADATA,
+    _text("environment", primary_key=True),
+    _text("run_id"),
+    _text("actor"),
+    _text("commit_sha"),
+    _instant("acquired_at"),
+)
+
+# One row per smoke run against a deployed version (each rollout step has its own).
+SMOKE_RUNS = sa.Table(
+    "smoke_runs",
+    METADATA,
+    _text("environment", primary_key=True),
+    _text("version_id", primary_key=True),
+    sa.Column("at", UtcDateTime(), primary_key=True),
+    _text("commit_sha"),
+    sa.Column("percentage", sa.Float, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    _text("run_id"),
+    _text("results"),  # JSON list of {name, passed, reason, seconds, status}
+)
+
+# One row per production release: the tag on the deployed commit and its changelog.
+RELEASES = sa.Table(
+    "releases",
+    METADATA,
+    _text("tag", primary_key=True),
+    _text("version"),
+    _text("commit_sha"),
+    _text("environment"),
+    _instant("released_at"),
+    _text("previous_tag", nullable=True),
+    _text("bump"),
+    _text("changelog"),
+    _text("version_id"),  # the Workers version deployed
+    _text("rollback_target", nullable=True),  # the Workers version to go back to
+    _text("run_id"),
+    sa.Column("pushed", sa.Boolean, nullable=False),
+)
+
+# Commits a sensor saw pushed, waiting for their build before they deploy.
+DEPLOY_REQUESTS = sa.Table(
+    "deploy_requests",
+    METADATA,
+    _text("request_id", primary_key=True),  # "<branch>:<sha>"
+    _text("branch"),
+    _text("commit_sha"),
+    _text("environment"),
+    _instant("requested_at"),
+    _text("state"),  # waiting | launched | build_failed | superseded
+    _text("detail"),
+    _instant("updated_at"),
+)

@@ -64,6 +64,13 @@ class Warehouse:
         self.create_all()
 
     @property
+    def deploys(self):
+        """The deploy tables: locks, smoke runs, releases, pushed commits."""
+        from devops_assets.store.ledger import DeployLedger
+
+        return DeployLedger(self)
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 

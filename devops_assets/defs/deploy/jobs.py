@@ -1,0 +1,203 @@
+"""The ``deploy`` and ``rollback`` jobs: typed launchpad config over ``delivery``.
+
+Nothing a launcher controls skips a rule: the config has no such field (an
+unknown key is refused by Dagster before the run starts), the ops read no tag
+and no environment variable. Both jobs carry one tag that the run queue limits
+to one run at a time (``dagster.yaml``); the warehouse lock holds the same
+rule for runs that reach the instance some other way or with edited tags. No
+op has a retry policy and the instance has run retries off: a failed deploy
+waits for a person or a new push.
+"""
+
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field
+
+from devops_assets.defs.resources import (
+    CloudflareResource,
+    GitResource,
+    PlatformResource,
+    WarehouseResource,
+)
+from devops_assets.delivery import deployer
+from devops_assets.delivery.runtime import open_runtime
+from devops_assets.domain.deploys import Release
+
+DEPLOY_LANE = {"devops_assets/deploy": "lane"}
+RELEASE_NOTES = dg.AssetKey("release_notes")
+
+
+class DeployConfig(dg.Config):
+    environment: Literal["staging", "production"] = Field(
+        default="staging",
+        description="Where to deploy. Production checks every guard and rolls out by steps.",
+    )
+    commit: str = Field(
+        description="The commit to deploy: a sha (full or abbreviated), a branch or a tag."
+    )
+    requested_by: str = Field(description="Who asks for this deploy; kept in the audit log.")
+    reason: str = Field(description="Why; kept in the audit log and sent with the notices.")
+
+
+class RollbackConfig(dg.Config):
+    environment: Literal["staging", "production"] = Field(
+        default="production", description="Which environment to roll back."
+    )
+    to_version: str = Field(
+        default="",
+        description="The Workers version id to serve at 100 %; empty means the last "
+        "known-good version.",
+    )
+    requested_by: str = Field(description="Who asks for this rollback; kept in the audit log.")
+    reason: str = Field(description="Why; kept in the audit log and sent with the notices.")
+
+
+def _runtime(context, platform, warehouse, cloudflare, git_repo):
+    instance = context.instance
+
+    def is_active(run_id: str) -> bool:
+        run = instance.get_run_by_id(run_id)
+        return run is not None and not run.is_finished
+
+    return open_runtime(
+        platform.config,
+        warehouse.warehouse,
+        cloudflare.api_token,
+        git_repo.local_path(),
+        context.run_id,
+        is_active,
+        context.log,
+    )
+
+
+def _failure(exc: Exception) -> dg.Failure:
+    if isinstance(exc, deployer.DeployRefused):
+        rules = {r.rule: r.evidence for r in exc.decision.refusals}
+        return dg.Failure(
+            description=f"Refused by the deploy policy: {exc}",
+            metadata={"refused_rules": ", ".join(rules), **rules},
+            allow_retries=False,
+        )
+    return dg.Failure(description=str(exc), allow_retries=False)
+
+
+def release_metadata(releases: list[Release]) -> dict:
+    """What the UI shows of the releases: the latest changelog and a table."""
+    if not releases:
+        return {"releases": 0, "changelog": dg.MetadataValue.md("No release yet.")}
+    latest = releases[0]
+    rows = [
+        "| tag | commit | released | bump | rollback target |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in releases[:20]:
+        rows.append(
+            f"| {r.tag} | `{r.commit_sha[:12]}` | {r.released_at:%Y-%m-%d %H:%M} UTC | {r.bump} "
+            f"| `{(r.rollback_target or '—')[:13]}` |"
+        )
+    return {
+        "releases": len(releases),
+        "latest_tag": latest.tag,
+        "latest_commit": latest.commit_sha,
+        "changelog": dg.MetadataValue.md(latest.changelog),
+        "recent_releases": dg.MetadataValue.md("\n".join(rows)),
+    }
+
+
+def _outcome_metadata(outcome: deployer.Outcome) -> dict:
+    return {
+        "environment": outcome.environment,
+        "commit": outcome.commit_sha or "",
+        "version": outcome.version_id or "",
+        "steps": ", ".join(f"{s:g} %" for s in outcome.steps),
+        "checked_rules": ", ".join(outcome.decision.checked),
+        "release": outcome.release.tag if outcome.release else "",
+    }
+
+
+@dg.op(
+    description="Check every deploy rule, deploy the commit's build (by steps in "
+    "production), smoke-test it, roll back on a failed production smoke test, and "
+    "tag a release for a production deploy.",
+    tags={"kind": "cloudflare"},
+)
+def deploy_commit(
+    context: dg.OpExecutionContext,
+    config: DeployConfig,
+    platform: PlatformResource,
+    warehouse: WarehouseResource,
+    cloudflare: CloudflareResource,
+    git_repo: GitResource,
+):
+    rt = _runtime(context, platform, warehouse, cloudflare, git_repo)
+    try:
+        outcome = deployer.deploy(
+            rt, config.environment, config.commit, config.requested_by, config.reason
+        )
+    except (deployer.DeployInputError, deployer.DeployRefused, deployer.DeployFailed) as exc:
+        raise _failure(exc) from None
+    finally:
+        rt.client.close()
+    if outcome.release is not None:
+        releases = warehouse.warehouse.deploys.releases()
+        yield dg.AssetMaterialization(
+            RELEASE_NOTES,
+            description=f"{outcome.release.tag} on {outcome.commit_sha[:12]}",
+            metadata=release_metadata(releases),
+        )
+    yield dg.Output(outcome.version_id, metadata=_outcome_metadata(outcome))
+
+
+@dg.op(
+    description="Serve the chosen (default: last known-good) version at 100 % and smoke-test it.",
+    tags={"kind": "cloudflare"},
+)
+def roll_back(
+    context: dg.OpExecutionContext,
+    config: RollbackConfig,
+    platform: PlatformResource,
+    warehouse: WarehouseResource,
+    cloudflare: CloudflareResource,
+    git_repo: GitResource,
+):
+    rt = _runtime(context, platform, warehouse, cloudflare, git_repo)
+    try:
+        outcome = deployer.rollback(
+            rt, config.environment, config.to_version or None, config.requested_by, config.reason
+        )
+    except (deployer.DeployInputError, deployer.DeployRefused) as exc:
+        raise _failure(exc) from None
+    finally:
+        rt.client.close()
+    return dg.Output(outcome.version_id, metadata=_outcome_metadata(outcome))
+
+
+@dg.job(
+    name="deploy",
+    description="Deploy a commit to staging or production through the deploy policy.",
+    tags=DEPLOY_LANE,
+)
+def deploy_job():
+    deploy_commit()
+
+
+@dg.job(
+    name="rollback",
+    description="Roll an environment back to its last known-good (or a chosen) version.",
+    tags=DEPLOY_LANE,
+)
+def rollback_job():
+    roll_back()
+
+
+@dg.asset(
+    key=RELEASE_NOTES,
+    group_name="deploy",
+    owners=["team:platform"],
+    kinds={"git", "sql"},
+    description="Every production release: version, tag, changelog and rollback target. "
+    "The deploy job records a release when a production deploy succeeds.",
+)
+def release_notes(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=release_metadata(warehouse.warehouse.deploys.releases()))

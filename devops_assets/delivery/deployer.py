@@ -1,0 +1,300 @@
+"""Deploy and roll back, with every rule checked and every decision audited.
+
+A deploy takes the environment's lock, gathers facts and asks the policy
+(``domain/guards.py``). Refused: the audit log says which rules and why, a
+notice goes out, nothing is deployed. Allowed: the version goes out (by the
+configured steps in production, each step smoke-tested against the new
+version through the version-override header), and a production deploy ends in
+a release. A failed production smoke test at any step puts the known-good
+version back at 100 % at once. The lock is given back however the run ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from devops_assets.delivery import facts as gather
+from devops_assets.delivery.releasing import make_release
+from devops_assets.delivery.runtime import VERSION_OVERRIDE, Runtime
+from devops_assets.domain import guards, rollout
+from devops_assets.domain.deploys import Release, SmokeRecord
+from devops_assets.domain.models import AuditEntry
+from devops_assets.sources.git_refs import resolve_commit
+from devops_assets.sources.smoke import run_smoke
+
+ENVIRONMENTS = ("staging", "production")
+TEXT_LIMIT = 500
+
+
+class DeployInputError(ValueError):
+    """A request the deployer cannot read; the message names the field."""
+
+
+class DeployRefused(RuntimeError):
+    """The policy refused; ``decision`` holds each rule and its evidence."""
+
+    def __init__(self, decision: guards.Decision):
+        super().__init__(decision.summary())
+        self.decision = decision
+
+
+class DeployFailed(RuntimeError):
+    """The deploy started and did not finish; the message says what was done."""
+
+
+@dataclass
+class Outcome:
+    action: str
+    environment: str
+    commit_sha: str | None
+    version_id: str | None
+    decision: guards.Decision
+    steps: list[float] = field(default_factory=list)
+    smoke: list[SmokeRecord] = field(default_factory=list)
+    release: Release | None = None
+    rolled_back_to: str | None = None
+
+
+def check_request(environment: str, requested_by: str, reason: str) -> None:
+    if environment not in ENVIRONMENTS:
+        raise DeployInputError(
+            f"environment: one of {', '.join(ENVIRONMENTS)}, got {environment!r}"
+        )
+    for name, value in (("requested_by", requested_by), ("reason", reason)):
+        if not value.strip() or len(value) > TEXT_LIMIT or not value.isprintable():
+            raise DeployInputError(
+                f"{name}: one line of 1 to {TEXT_LIMIT} printable characters, got {value[:80]!r}"
+            )
+
+
+def deploy(rt: Runtime, environment: str, commit: str, requested_by: str, reason: str) -> Outcome:
+    """Deploy ``commit`` to ``environment`` (see the module docstring)."""
+    check_request(environment, requested_by, reason)
+    try:
+        sha = resolve_commit(rt.repo, commit)
+    except Exception as exc:  # GitError: the message names the ref and the repository
+        raise DeployInputError(f"commit: {exc}") from None
+    env = rt.config.environment(environment)
+    ledger = rt.warehouse.deploys
+    holder = ledger.acquire(environment, rt.run_id, requested_by, sha, rt.now(), rt.is_active)
+    try:
+        build, version = gather.commit_build(rt, environment, sha)
+        state = gather.worker_state(rt, environment)
+        staged, smoke_runs = gather.staging_evidence(rt)
+        settings = rt.config.deploy
+        facts = guards.Facts(
+            environment=environment,
+            commit_sha=sha,
+            now=rt.now(),
+            timezone=rt.config.timezone,
+            gate_steps=rt.config.quality_gate,
+            gate=gather.gate_records(rt, sha),
+            staging_deployed=staged,
+            smoke_runs=smoke_runs,
+            open_incidents=gather.open_incidents(rt, environment),
+            windows=settings.windows,
+            freezes=settings.freezes,
+            running_deploys=(holder,) if holder else (),
+            known_good_version=state.known_good(exclude=version),
+            worker=env.worker,
+            build_uuid=build.build_uuid if build else None,
+            build_state=(build.outcome or build.status) if build else None,
+            version_id=version,
+        )
+        decision = guards.decide(facts)
+        _audit(rt, "deploy", requested_by, environment, sha, reason, decision, facts)
+        if not decision.allowed:
+            rt.notify("deploy_refused", environment, sha, decision.summary())
+            raise DeployRefused(decision)
+        rt.notify("deploy_started", environment, sha, f"{requested_by}: {reason}")
+        outcome = Outcome("deploy", environment, sha, version, decision)
+        _roll_out(rt, outcome, state, facts.known_good_version, requested_by, reason)
+        if environment == "production":
+            outcome.release = make_release(
+                rt, environment, sha, version, facts.known_good_version, requested_by
+            )
+            rt.notify(
+                "promoted",
+                environment,
+                sha,
+                f"{outcome.release.tag} serves 100 % of {env.worker}",
+            )
+        else:
+            rt.notify("deployed", environment, sha, f"version {version} passed its smoke tests")
+        _record(rt, "deploy", requested_by, environment, sha, "succeeded", reason, outcome)
+        return outcome
+    finally:
+        if holder is None:
+            ledger.release(environment, rt.run_id)
+
+
+def _roll_out(
+    rt: Runtime,
+    outcome: Outcome,
+    state: gather.WorkerState,
+    good: str | None,
+    actor: str,
+    reason: str,
+) -> None:
+    environment, version = outcome.environment, outcome.version_id
+    percentages = rt.config.deploy.rollout_percentages
+    steps = rollout.plan(
+        version, state.serving, percentages if environment == "production" else [100]
+    )
+    for step in steps:
+        share = step[0][1]
+        rt.client.create_deployment(
+            state.worker, list(step), message=f"devops-assets {rt.run_id[:8]}: {reason}"[:100]
+        )
+        outcome.steps.append(share)
+        rt.log.info("%s: version %s serves %g %%", state.worker, version, share)
+        record = _smoke(rt, environment, state.worker, version, outcome.commit_sha, share)
+        outcome.smoke.append(record)
+        if record.passed:
+            continue
+        failed = "; ".join(f"{r['name']}: {r['reason']}" for r in record.results if not r["passed"])
+        if environment != "production" or good is None:
+            _record(rt, "deploy", actor, environment, outcome.commit_sha, "failed", failed, outcome)
+            rt.notify("deploy_failed", environment, outcome.commit_sha, f"smoke failed: {failed}")
+            raise DeployFailed(
+                f"{environment} smoke tests of version {version} failed at {share:g} %: {failed}"
+            )
+        rt.client.create_deployment(
+            state.worker, [(good, 100.0)], message=f"rollback: smoke failed at {share:g} %"[:100]
+        )
+        outcome.rolled_back_to = good
+        after = _smoke(rt, environment, state.worker, good, None, 100.0)
+        outcome.smoke.append(after)
+        text = f"smoke failed at {share:g} % ({failed}); version {good} serves 100 % again"
+        _record(rt, "deploy", actor, environment, outcome.commit_sha, "rolled_back", text, outcome)
+        rt.notify("rolled_back", environment, outcome.commit_sha, text)
+        raise DeployFailed(f"production {text}")
+
+
+def _smoke(
+    rt: Runtime, environment: str, worker: str, version: str, sha: str | None, share: float
+) -> SmokeRecord:
+    headers = {VERSION_OVERRIDE: f'{worker}="{version}"'}
+    with rt.http(headers) as client:
+        results = run_smoke(rt.base_url(environment), rt.config.deploy.smoke, client)
+    for result in results:
+        rt.log.info("smoke %s on %s: %s", result.name, environment, result.reason)
+    record = SmokeRecord(
+        environment=environment,
+        version_id=version,
+        commit_sha=sha or "",
+        percentage=share,
+        passed=all(r.passed for r in results),
+        at=rt.now(),
+        run_id=rt.run_id,
+        results=tuple(
+            {
+                "name": r.name,
+                "passed": r.passed,
+                "reason": r.reason,
+                "status": r.status,
+                "seconds": round(r.seconds, 3),
+            }
+            for r in results
+        ),
+    )
+    rt.warehouse.deploys.record_smoke(record)
+    return record
+
+
+def rollback(
+    rt: Runtime, environment: str, to_version: str | None, requested_by: str, reason: str
+) -> Outcome:
+    """Serve ``to_version`` (default: the known-good version) at 100 %."""
+    check_request(environment, requested_by, reason)
+    ledger = rt.warehouse.deploys
+    holder = ledger.acquire(environment, rt.run_id, requested_by, "", rt.now(), rt.is_active)
+    try:
+        state = gather.worker_state(rt, environment)
+        target = to_version.strip() if to_version else state.known_good(exclude=state.serving)
+        known = {v for d in state.deployments for v, _ in d["versions"]}
+        if to_version and (target == state.serving or target not in known):
+            target = None  # not something this worker served before, or serving already
+        facts = guards.Facts(
+            environment=environment,
+            commit_sha=state.serving or "",
+            now=rt.now(),
+            timezone=rt.config.timezone,
+            gate_steps=(),
+            running_deploys=(holder,) if holder else (),
+            known_good_version=target,
+            worker=state.worker,
+        )
+        decision = guards.decide_rollback(facts)
+        if to_version and target is None:
+            evidence = (
+                f"version {to_version[:80]} serves {environment} already"
+                if to_version.strip() == state.serving
+                else f"version {to_version[:80]} never served {state.worker}"
+            )
+            refusals = [r for r in decision.refusals if r.rule != "rollback_target"]
+            decision = replace(
+                decision, refusals=(*refusals, guards.Refusal("rollback_target", evidence))
+            )
+        _audit(
+            rt, "rollback", requested_by, environment, state.serving or "", reason, decision, facts
+        )
+        if not decision.allowed:
+            rt.notify("deploy_refused", environment, state.serving or "-", decision.summary())
+            raise DeployRefused(decision)
+        rt.client.create_deployment(
+            state.worker, [(target, 100.0)], message=f"rollback: {reason}"[:100]
+        )
+        outcome = Outcome("rollback", environment, None, target, decision, [100.0])
+        outcome.rolled_back_to = target
+        outcome.smoke.append(_smoke(rt, environment, state.worker, target, None, 100.0))
+        text = f"version {target} serves 100 % of {state.worker} ({reason})"
+        _record(rt, "rollback", requested_by, environment, target, "succeeded", text, outcome)
+        rt.notify("rolled_back", environment, target, text)
+        return outcome
+    finally:
+        if holder is None:
+            ledger.release(environment, rt.run_id)
+
+
+def _audit(rt, action, actor, environment, subject, reason, decision, facts) -> None:
+    detail = {
+        "checked": list(decision.checked),
+        "refusals": [{"rule": r.rule, "evidence": r.evidence} for r in decision.refusals],
+        "version": facts.version_id or facts.known_good_version,
+        "build": facts.build_uuid,
+    }
+    entry = AuditEntry(
+        at=rt.now(),
+        actor=actor,
+        action=action,
+        environment=environment,
+        subject=subject,
+        outcome="allowed" if decision.allowed else "refused",
+        reason=reason if decision.allowed else f"{reason} — {decision.summary()}",
+        run_id=rt.run_id,
+        detail=detail,
+    )
+    rt.warehouse.append_audit(entry)
+
+
+def _record(rt, action, actor, environment, subject, outcome_name, reason, outcome) -> None:
+    detail = {
+        "version": outcome.version_id,
+        "steps": outcome.steps,
+        "smoke": [{"percentage": s.percentage, "passed": s.passed} for s in outcome.smoke],
+        "release": outcome.release.tag if outcome.release else None,
+        "rolled_back_to": outcome.rolled_back_to,
+    }
+    entry = AuditEntry(
+        at=rt.now(),
+        actor=actor,
+        action=action,
+        environment=environment,
+        subject=subject or "",
+        outcome=outcome_name,
+        reason=reason[: TEXT_LIMIT * 2],
+        run_id=rt.run_id,
+        detail=detail,
+    )
+    rt.warehouse.append_audit(entry)

@@ -1,0 +1,87 @@
+"""What the deploy policy decides on, read fresh for each decision.
+
+Builds, versions and deployments come from the Cloudflare API (never from a
+copy an asset made earlier: a decision must see the worker as it is now);
+gate records, smoke runs and incidents from the warehouse and the feed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from devops_assets.delivery.runtime import Runtime
+from devops_assets.domain import guards, rollout
+from devops_assets.domain.models import Build
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """A worker's deployments (oldest first), the version serving most now, and
+    the versions found broken."""
+
+    worker: str
+    deployments: list[dict]
+    serving: str | None
+    broken: set[str]
+
+    def known_good(self, exclude: str | None) -> str | None:
+        return rollout.known_good(self.deployments, self.broken, exclude)
+
+
+def worker_state(rt: Runtime, environment: str) -> WorkerState:
+    worker = rt.config.environment(environment).worker
+    deployments = sorted(rt.client.list_deployments(worker), key=lambda d: d["created_on"])
+    smoke = [(s.version_id, s.passed) for s in rt.warehouse.deploys.smoke_runs(environment)]
+    broken = rollout.broken_versions(smoke, rollout.rolled_back_from(deployments))
+    serving = rollout.serving(deployments[-1]) if deployments else None
+    return WorkerState(worker, deployments, serving, broken)
+
+
+def commit_build(rt: Runtime, environment: str, sha: str) -> tuple[Build | None, str | None]:
+    """The newest build of ``sha`` on the environment's worker, and the version it
+    uploaded (None unless the build succeeded and a version names it)."""
+    worker = rt.config.environment(environment).worker
+    tag = rt.config.worker(worker).tag
+    builds = [b for b in rt.client.list_builds(worker, tag) if b.commit_sha == sha]
+    if not builds:
+        return None, None
+    build = max(builds, key=lambda b: b.created_on)
+    if build.outcome != "success":
+        return build, None
+    versions = rt.client.list_versions(worker)
+    by_version = rt.client.builds_for_versions([v["id"] for v in versions], worker=worker)
+    for version in sorted(versions, key=lambda v: v["number"], reverse=True):
+        made = by_version.get(version["id"])
+        if made is not None and made.build_uuid == build.build_uuid:
+            return build, version["id"]
+    return build, None
+
+
+def gate_records(rt: Runtime, sha: str) -> list[guards.GateRecord]:
+    """Gate reports of the commit, including those a CI step sent with an
+    abbreviated sha (at least 7 characters), read as the full sha."""
+    found = []
+    for record in rt.warehouse.gate_records():
+        if len(record.commit_sha) >= 7 and sha.startswith(record.commit_sha):
+            found.append(guards.GateRecord(sha, record.step, record.status, record.recorded_at))
+    return found
+
+
+def staging_evidence(rt: Runtime) -> tuple[frozenset[str], list[guards.SmokeRun]]:
+    """Commits deployed to staging, and staging's smoke runs."""
+    runs = rt.warehouse.deploys.smoke_runs("staging")
+    deployed = {r.commit_sha for r in runs}
+    deployed |= {d.commit_sha for d in rt.warehouse.deployments() if d.environment == "staging"}
+    smoke = [guards.SmokeRun("staging", r.commit_sha, r.passed, r.at) for r in runs]
+    return frozenset(s for s in deployed if s), smoke
+
+
+def open_incidents(rt: Runtime, environment: str) -> list[str]:
+    """Ids of the environment's open incidents: the feed read now when one is
+    configured, else the last copy the ``incidents`` asset stored."""
+    from devops_assets.delivery.incident_feed import current_incidents
+
+    incidents = current_incidents(rt)
+    return sorted(
+        i.incident_id for i in incidents if i.environment == environment and i.resolved_at is None
+    )
