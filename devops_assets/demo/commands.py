@@ -96,6 +96,9 @@ def run_demo(args) -> int:
     from devops_assets.store.warehouse import Warehouse
 
     config = load_config()
+    emulated = config.cloudflare.api_base_url == "emulator:"
+    if emulated:
+        _reset_played_workspace(config)
     prepare(config)
     defs = build_definitions(config)
     job = defs.resolve_job_def("refresh_pipeline_health")
@@ -103,6 +106,18 @@ def run_demo(args) -> int:
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config=QUIET_RUN
         )
+        if result.success and emulated:
+            from devops_assets.demo import scenario
+
+            before = _failure_figures(config)
+            scenario.play(config, defs, instance)
+            print("\nMeasuring again, with the story's deploys")
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, run_config=QUIET_RUN
+            )
+            after = _failure_figures(config)
+            for metric, value in after.items():
+                print(f"  {metric} of production: {before.get(metric, '—')} → {value}")
     if not result.success:
         print("devops-assets: the demo run failed; see the run's events above", file=sys.stderr)
         return 1
@@ -124,6 +139,49 @@ def run_demo(args) -> int:
     database = os.environ["DAGSTER_PG_DB"]
     print(f"\nrun {result.run_id} stored in PostgreSQL ({database}); `make dev` shows it")
     return 0
+
+
+def _failure_figures(config: PlatformConfig) -> dict[str, str]:
+    """Production's rollback and change failure rates over the health window, as shown."""
+    from devops_assets.domain.health import human
+    from devops_assets.store.warehouse import Warehouse
+
+    warehouse = Warehouse(config.warehouse_url)
+    rows = [r for r in warehouse.pipeline_health() if r.environment == "production"]
+    if not rows:
+        return {}
+    window = (rows[0].window_start, rows[0].window_end)
+    found = {}
+    for v in warehouse.metric_values():
+        if (
+            v.environment == "production"
+            and v.worker == ""
+            and v.grain == "window"
+            and (v.window_start, v.window_end) == window
+            and v.metric in ("rollback_rate", "change_failure_rate")
+        ):
+            found[v.metric] = human(v.value, v.unit)
+    return dict(sorted(found.items(), reverse=True))
+
+
+def _reset_played_workspace(config: PlatformConfig) -> None:
+    """Start the story from the seeded state: a workspace whose emulator has
+    recorded deploys (an earlier demo, or clicks in ``make dev``) is seeded anew,
+    and the demo's SQLite warehouse and notices start empty with it."""
+    state = Path(config.cloudflare.emulator_state)
+    journal = state / "journal.jsonl"
+    if not journal.exists() or journal.stat().st_size == 0:
+        return
+    print(f"demo workspace: {state} holds earlier deploys; seeding it again")
+    (state / "meta.json").unlink(missing_ok=True)
+    url = config.warehouse_url
+    if url.startswith("sqlite:///"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+    else:
+        print(f"note: the warehouse at {url.split('@')[-1]} keeps the earlier deploys' rows")
+    if config.deploy.notify_file:
+        Path(config.deploy.notify_file).unlink(missing_ok=True)
 
 
 def run_dev(args) -> int:
