@@ -6,7 +6,13 @@ STAMP := $(VENV)/.installed
 
 DEV_PORT ?= 3000
 
-.PHONY: install demo test dev lint format bench clean
+# The browser test drives Debian's Chromium (Playwright's own browser download
+# is not used). `make test` installs it when it is missing, and stops if it cannot.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
+
+.PHONY: install chromium demo test dev lint format bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,10 +22,19 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+chromium: $(CHROMIUM)
+
+# Tried first with the package lists at hand; when that fails (no lists, or stale
+# ones), the lists are fetched and the install tried again.
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "$@ is missing and there is no apt-get: install Chromium so that $@ exists" >&2; exit 1; }
+	$(APT_INSTALL) chromium || { $(SUDO) apt-get update && $(APT_INSTALL) chromium; }
+	test -x $@
+
 demo: $(STAMP)
 	$(BIN)/devops-assets demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 dev: $(STAMP)

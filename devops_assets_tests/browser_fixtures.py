@@ -1,0 +1,213 @@
+"""A real ``dagster dev`` on a loopback port, and Debian's Chromium driven by Playwright.
+
+``make test`` installs ``/usr/bin/chromium`` (see the Makefile); Playwright is
+pointed at it with ``executable_path`` and never downloads a browser of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from devops_assets.demo.commands import REPO_ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+LOCATION = "devops_assets"
+# Flags for Chromium as root in a container: no sandbox (it needs user namespaces),
+# no GPU, and none of the background calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+READY_TIMEOUT_S = 90
+STOP_TIMEOUT_S = 30
+
+LOCATION_QUERY = """
+{
+  workspaceOrError {
+    __typename
+    ... on Workspace {
+      locationEntries {
+        name
+        loadStatus
+        locationOrLoadError { __typename ... on PythonError { message } }
+      }
+    }
+  }
+}
+"""
+
+
+def missing(reason: str) -> None:
+    """Skip on a workstation; fail under CI, where the browser test must always run."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def require_chromium() -> Path:
+    if not os.access(CHROMIUM, os.X_OK):
+        missing(
+            f"{CHROMIUM} is missing: `make test` (or `make chromium`) installs Debian's package"
+        )
+    return CHROMIUM
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class DagsterDev:
+    """A running ``dagster dev`` (webserver and daemon) in its own process group."""
+
+    process: subprocess.Popen
+    base_url: str
+    log_path: Path
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def graphql(self, query: str) -> dict:
+        body = json.dumps({"query": query}).encode()
+        request = urllib.request.Request(
+            self.url("graphql"), data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.load(answer)
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait_until_loaded(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Wait for the webserver to answer and the code location to be loaded."""
+        deadline = time.monotonic() + timeout_s
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"dagster dev exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                entries = self.graphql(LOCATION_QUERY)["data"]["workspaceOrError"]
+                entry = {e["name"]: e for e in entries.get("locationEntries", [])}.get(LOCATION)
+            except (OSError, KeyError, ValueError) as exc:
+                last = repr(exc)
+            else:
+                if entry and entry["loadStatus"] == "LOADED":
+                    loaded = entry["locationOrLoadError"] or {}
+                    if loaded.get("__typename") == "PythonError":
+                        raise AssertionError(
+                            f"code location {LOCATION} failed to load: {loaded['message']}"
+                        )
+                    return
+                last = f"location entry: {entry}"
+            time.sleep(0.5)
+        raise AssertionError(
+            f"dagster dev at {self.base_url} not ready in {timeout_s:.0f} s ({last}):\n"
+            f"{self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM to the whole process group, SIGKILL if it has not exited in time."""
+        if self.process.poll() is None:
+            _signal_group(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+        # The group outlives its leader while children (daemon, code servers) shut down.
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _group_alive(self.process.pid):
+            if time.monotonic() > deadline:
+                _signal_group(self.process.pid, signal.SIGKILL)
+                break
+            time.sleep(0.1)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@contextmanager
+def dagster_dev(dagster_home: Path, env: dict[str, str], log_path: Path):
+    """Start ``dagster dev`` as ``make dev`` does, with the repo's workspace.yaml and
+    the dagster.yaml that ``prepare`` copied into ``dagster_home``; stop it on exit.
+
+    It runs from ``dagster_home`` in a new session, so one signal to its process
+    group reaches the webserver, the daemon and the code servers.
+    """
+    nux = dagster_home / ".nux"
+    nux.mkdir(parents=True, exist_ok=True)
+    (nux / "nux.yaml").write_text("seen: 1\n", encoding="utf-8")  # no first-visit pop-up
+    port = free_port()
+    dagster = Path(sys.executable).with_name("dagster")
+    argv = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port)]
+    argv += ["-w", str(REPO_ROOT / "workspace.yaml")]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            argv,
+            cwd=dagster_home,
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = DagsterDev(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        server.wait_until_loaded()
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def chromium_page(executable: Path):
+    """A page of a fresh headless Chromium, closed (with the browser) on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(executable), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            browser.close()
