@@ -1,0 +1,89 @@
+"""The demo's deploy story, end to end on the real instance (PostgreSQL) and
+emulator, and what it does to the numbers users see.
+
+Before the story production counts D deployments and R rollbacks in the health
+window; the story adds three deployments as the engine reads them (the good
+release, its three rollout steps folded into one; the bad commit at 10 %; the
+rollback) of which one is a rollback and one a failed change. So after it:
+rollback_rate = (R + 1) / (D + 3) and change_failure_rate = (F + 1) / (D + 3).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from devops_assets.demo import scenario
+from devops_assets_tests.pipeline_fixtures import open_pipeline
+
+
+def production_window(pipeline) -> dict[str, float]:
+    rows = [r for r in pipeline.warehouse.pipeline_health() if r.environment == "production"]
+    window = (rows[0].window_start, rows[0].window_end)
+    return {
+        v.metric: v.value
+        for v in pipeline.warehouse.metric_values()
+        if v.environment == "production"
+        and v.worker == ""
+        and v.grain == "window"
+        and (v.window_start, v.window_end) == window
+    }
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory, postgres_server):
+    pipeline, close = open_pipeline(tmp_path_factory.mktemp("story"), postgres_server)
+    assert pipeline.run().success
+    before = production_window(pipeline)
+    told = scenario.play(pipeline.config, pipeline.defs, pipeline.instance)
+    assert pipeline.run().success
+    yield pipeline, before, production_window(pipeline), told
+    close()
+
+
+def test_the_story_deploys_staging_from_a_push_then_production_then_rolls_back(story):
+    pipeline, _, _, told = story
+    lines = "\n".join(told.lines)
+    assert lines.count("(staging): succeeded") == 2
+    assert "git_push_sensor: 0 run(s); the build is still running" in lines
+    assert "release v2.30.0 (minor after v2.29.1)" in lines
+    assert "production smoke failed at 10 % (health: expected HTTP 200, got 500)" in lines
+    runs = pipeline.instance.get_runs()
+    deploys = [r for r in runs if r.job_name == "deploy"]
+    assert sorted(r.status.value for r in deploys) == ["FAILURE", "SUCCESS", "SUCCESS", "SUCCESS"]
+    assert all(r.tags["devops_assets/deploy"] == "lane" for r in deploys)
+    sensor_runs = [r for r in deploys if r.tags.get("dagster/run_key", "").startswith("hardshell:")]
+    assert len(sensor_runs) == 2
+
+
+def test_the_rollback_shows_in_rollback_rate_and_change_failure_rate(story):
+    _, before, after, _ = story
+    count = round(before["deployment_count"])
+    rollbacks = round(before["rollback_rate"] * count)
+    failed = round(before["change_failure_rate"] * count)
+    assert after["deployment_count"] == count + 3
+    assert after["rollback_rate"] == pytest.approx((rollbacks + 1) / (count + 3))
+    assert after["change_failure_rate"] == pytest.approx((failed + 1) / (count + 3))
+    assert (count, rollbacks, failed) == (12, 1, 1)  # the demo's history, as printed
+
+
+def test_the_warehouse_holds_the_bad_deploy_at_10_percent_then_its_rollback(story):
+    pipeline, _, _, _ = story
+    production = sorted(
+        (d for d in pipeline.warehouse.deployments() if d.environment == "production"),
+        key=lambda d: d.created_on,
+    )
+    release = pipeline.warehouse.deploys.releases()[0]
+    tail = [(d.kind, d.commit_sha, d.percentage) for d in production[-5:]]
+    bad = tail[3][1]
+    assert tail == [
+        ("deploy", release.commit_sha, 10.0),
+        ("deploy", release.commit_sha, 50.0),
+        ("deploy", release.commit_sha, 100.0),
+        ("deploy", bad, 10.0),
+        ("rollback", release.commit_sha, 100.0),
+    ]
+    audit = [(a.action, a.environment, a.outcome) for a in pipeline.warehouse.audit_log()]
+    assert audit[-2:] == [
+        ("deploy", "production", "allowed"),
+        ("deploy", "production", "rolled_back"),
+    ]
