@@ -39,6 +39,25 @@ def add_parsers(commands) -> None:
     )
     dev.add_argument("--port", type=int, default=3000, help="port on 127.0.0.1 (default 3000)")
     dev.set_defaults(run=run_dev)
+    push = commands.add_parser(
+        "demo-push",
+        help="push a commit to the demo's staging branch (try the sensors under make dev)",
+        description="Commit a change to the demo repository's staging branch and let the "
+        "emulator's Workers Builds build it. Under `make dev` the sensors then deploy it to "
+        "staging within a minute; the deploy run shows in the UI.",
+    )
+    push.add_argument(
+        "--breaks-production",
+        action="store_true",
+        help="a change whose production version fails its smoke test (staging is fine)",
+    )
+    push.add_argument(
+        "--build",
+        choices=("success", "fail", "running"),
+        default="success",
+        help="how the builds end (default success; running leaves them running)",
+    )
+    push.set_defaults(run=run_demo_push)
 
 
 def dagster_database() -> str:
@@ -182,6 +201,27 @@ def _reset_played_workspace(config: PlatformConfig) -> None:
         print(f"note: the warehouse at {url.split('@')[-1]} keeps the earlier deploys' rows")
     if config.deploy.notify_file:
         Path(config.deploy.notify_file).unlink(missing_ok=True)
+
+
+def run_demo_push(args) -> int:
+    from devops_assets.demo import scenario
+    from devops_assets.emulator.app import load_app
+
+    config = load_config()
+    if config.cloudflare.api_base_url != "emulator:":
+        print("devops-assets: demo-push works on the demo's emulator only", file=sys.stderr)
+        return 2
+    app = load_app(config.cloudflare.emulator_state, persist=True)
+    branch = config.environment("staging").branches[0]
+    path, content, message = scenario.BAD if args.breaks_production else scenario.GOOD
+    now = app.now()
+    content += f"// pushed {now.isoformat()}\n"  # each push a new commit
+    sha = scenario.commit_file(Path(config.repository), branch, path, content, message, now)
+    serves = {config.environment("production").worker: "error"} if args.breaks_production else "ok"
+    outcome = None if args.build == "running" else args.build
+    builds = app.push(branch, sha, message, outcome=outcome, serves=serves)
+    print(f"pushed {sha} to {branch}; {len(builds)} build(s) {args.build}")
+    return 0
 
 
 def run_dev(args) -> int:
