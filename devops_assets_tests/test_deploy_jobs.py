@@ -160,3 +160,25 @@ def test_both_jobs_queue_on_one_tag_and_never_retry():
         assert job.tags["devops_assets/deploy"] == "lane"
         assert all(node.definition.retry_policy is None for node in job.graph.node_dict.values())
         assert job.op_retry_policy is None
+
+
+def test_the_audit_table_in_the_ui_keeps_one_row_per_entry_whatever_the_reason_says():
+    from datetime import UTC, datetime
+
+    from devops_assets.defs.deploy.assets import audit_markdown
+    from devops_assets.domain.models import AuditEntry
+
+    at = datetime(2026, 11, 30, 18, 5, tzinfo=UTC)
+    entry = AuditEntry(
+        at,
+        "ops | admin",
+        "deploy",
+        "production",
+        "c" * 40,
+        "refused",
+        "why\n| injected | row |\n" + "x" * 300,
+    )
+    lines = audit_markdown([entry]).splitlines()
+    assert len(lines) == 3
+    assert lines[2].startswith("| 2026-11-30 18:05:00 | ops \\| admin | deploy | production |")
+    assert "why \\| injected \\| row \\|" in lines[2] and lines[2].endswith("… |")

@@ -31,6 +31,7 @@ ASSETS = (
     "dora_metrics",
     "pipeline_health",
     "release_notes",
+    "deploy_audit",
 )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from devops_assets.config import PlatformConfig, load_config
-from devops_assets.defs.deploy.jobs import deploy_job, release_notes, rollback_job
+from devops_assets.defs.deploy.assets import deploy_audit, release_notes
+from devops_assets.defs.deploy.jobs import deploy_job, rollback_job
 from devops_assets.defs.deploy.sensors import build_status_sensor, git_push_sensor
 from devops_assets.defs.ingest.assets import (
     git_commits,
@@ -54,6 +55,7 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
             dora_metrics,
             pipeline_health,
             release_notes,
+            deploy_audit,
         ],
         jobs=[refresh, deploy_job, rollback_job],
         schedules=[daily],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-REQUEST_STATES = ("waiting", "launched", "build_failed", "superseded")
+REQUEST_STATES = ("waiting", "claimed", "launched", "build_failed", "superseded")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class DeployRequest:
     state: str = "waiting"
     detail: str = ""
     updated_at: datetime | None = None
+    claimed_by: str = ""  # the sensor that starts its run, once the build succeeded
 
     @property
     def request_id(self) -> str:

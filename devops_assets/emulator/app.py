@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -238,8 +239,38 @@ class EmulatorApp(BuildControls, IncidentControls):
 
 
 def load_app(state_dir: Path | str, *, persist: bool = False, **options) -> EmulatorApp:
-    """An app serving the state folder; ``persist`` journals what changes to it."""
-    return EmulatorApp(EmulatorState.load(state_dir, persist=persist), **options)
+    """An app serving the state folder; ``persist`` journals what changes to it, and
+    keeps its clock from going back between the processes that load the folder."""
+    state = EmulatorState.load(state_dir, persist=persist)
+    if persist and "clock" not in options:
+        options["clock"] = _shared_clock(Path(state_dir) / CLOCK_FILE, _history_clock(state))
+    return EmulatorApp(state, **options)
+
+
+CLOCK_FILE = "clock.txt"
+_CLOCK_LOCK = threading.Lock()
+
+
+def _shared_clock(path: Path, inner: Callable[[], datetime]) -> Callable[[], datetime]:
+    """``inner``, but never earlier than the latest instant any process handed out
+    for this folder (kept in ``path``): a process that records nothing (a sensor
+    tick) would otherwise restart time at the newest recorded event."""
+
+    def now() -> datetime:
+        with _CLOCK_LOCK:
+            moment = inner()
+            try:
+                floor = datetime.fromisoformat(path.read_text(encoding="ascii").strip())
+            except (OSError, ValueError):
+                floor = None
+            if floor is not None and floor.tzinfo is not None and moment <= floor:
+                moment = floor + timedelta(microseconds=1)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+            partial.write_text(moment.isoformat(), encoding="ascii")
+            partial.replace(path)
+            return moment
+
+    return now
 
 
 def _history_clock(state: EmulatorState) -> Callable[[], datetime]:

@@ -176,20 +176,30 @@ class DeployLedger:
                     row.state,
                     row.detail,
                     row.updated_at,
+                    row.claimed_by or "",
                 )
                 for row in conn.execute(query)
             ]
 
     def move_request(
-        self, request_id: str, from_state: str, to_state: str, detail: str, now: datetime
+        self,
+        request_id: str,
+        from_state: str,
+        to_state: str,
+        detail: str,
+        now: datetime,
+        claimed_by: str | None = None,
     ) -> bool:
-        """Move a request from one state to another; False when it was not in
-        ``from_state`` (someone else moved it first)."""
+        """Move a request from one state to another (recording who claimed it);
+        False when it was not in ``from_state`` (someone else moved it first)."""
         table = t.DEPLOY_REQUESTS
+        values = {"state": to_state, "detail": detail, "updated_at": now}
+        if claimed_by is not None:
+            values["claimed_by"] = claimed_by
         with self.engine.begin() as conn:
             moved = conn.execute(
                 table.update()
                 .where(table.c.request_id == request_id, table.c.state == from_state)
-                .values(state=to_state, detail=detail, updated_at=now)
+                .values(**values)
             )
         return moved.rowcount == 1

@@ -264,7 +264,8 @@ DEPLOY_REQUESTS = sa.Table(
     _text("commit_sha"),
     _text("environment"),
     _instant("requested_at"),
-    _text("state"),  # waiting | launched | build_failed | superseded
+    _text("state"),  # waiting | claimed | launched | build_failed | superseded
     _text("detail"),
     _instant("updated_at"),
+    _text("claimed_by", nullable=True),
 )

@@ -189,15 +189,3 @@ def deploy_job():
 )
 def rollback_job():
     roll_back()
-
-
-@dg.asset(
-    key=RELEASE_NOTES,
-    group_name="deploy",
-    owners=["team:platform"],
-    kinds={"git", "sql"},
-    description="Every production release: version, tag, changelog and rollback target. "
-    "The deploy job records a release when a production deploy succeeds.",
-)
-def release_notes(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=release_metadata(warehouse.warehouse.deploys.releases()))

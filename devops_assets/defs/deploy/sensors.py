@@ -11,11 +11,15 @@ branch still waiting is superseded: only the newest push deploys.
 build starts the ``deploy`` run (run key ``<branch>:<sha>``, so a sha deploys
 once); a failed one sends a ``build_failed`` notice and stops the request.
 ``git_push_sensor`` starts the run itself when the build had already finished.
-Moving a request from waiting to launched is one compare-and-set in the
-warehouse, so the two sensors never both start it.
+A sensor claims a request (waiting → claimed, one compare-and-set in the
+warehouse) before asking for its run, so the two sensors never both start it;
+a claimed request whose run does not exist yet (the tick failed after the
+claim) is asked for again by the same sensor on its next tick, and marked
+launched once its run exists.
 """
 
 import json
+from datetime import timedelta
 
 import dagster as dg
 
@@ -31,6 +35,7 @@ from devops_assets.domain.deploys import DeployRequest
 from devops_assets.sources.git import read_branches
 
 INTERVAL = 30
+BUILD_SLACK = timedelta(days=1)
 
 
 def watched_branches(config) -> dict[str, str]:
@@ -81,25 +86,50 @@ def _run_request(request: DeployRequest) -> dg.RunRequest:
     )
 
 
-def launch_ready(rt, requests: list[DeployRequest]) -> list[dg.RunRequest]:
-    """Run requests for the waiting requests whose build finished well; a failed
-    build stops its request with a notice. Builds still running keep waiting."""
-    ledger, runs = rt.warehouse.deploys, []
+def _run_exists(instance, run_key: str) -> bool:
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1)
+    return bool(runs)
+
+
+def launch_ready(
+    rt, instance, sensor: str, branches: set[str] | None = None
+) -> list[dg.RunRequest]:
+    """Run requests of this sensor: requests it claimed earlier whose run does not
+    exist yet (a tick that failed after claiming; Dagster drops a run key it has
+    started, so asking again is safe), then waiting requests (of ``branches``, if
+    given) whose build succeeded, claimed now. A claimed request whose run exists
+    is marked launched; a failed build stops its request with a notice; builds
+    still running keep waiting."""
+    ledger, runs, now = rt.warehouse.deploys, [], rt.now()
+    for request in ledger.requests("claimed"):
+        if request.claimed_by != sensor:
+            continue
+        if _run_exists(instance, request.request_id):
+            detail = f"{request.detail}; run started"
+            ledger.move_request(request.request_id, "claimed", "launched", detail, now)
+        else:
+            runs.append(_run_request(request))
+    waiting = [r for r in ledger.requests("waiting") if branches is None or r.branch in branches]
+    # a build starts when the push lands, before a tick sees it: a day of slack
+    since = min((r.requested_at for r in waiting), default=now) - BUILD_SLACK
     by_worker: dict[str, list] = {}
-    for request in requests:
+    for request in waiting:
         worker = rt.config.environment(request.environment).worker
         if worker not in by_worker:
-            by_worker[worker] = rt.client.list_builds(worker, rt.config.worker(worker).tag)
+            tag = rt.config.worker(worker).tag
+            by_worker[worker] = rt.client.list_builds(worker, tag, newer_than=since)
         builds = [b for b in by_worker[worker] if b.commit_sha == request.commit_sha]
         if not builds:
             continue
         build = max(builds, key=lambda b: b.created_on)
         if not build.finished:
             continue
-        now = rt.now()
         if build.outcome == "success":
             detail = f"build {build.build_uuid} succeeded"
-            if ledger.move_request(request.request_id, "waiting", "launched", detail, now):
+            claimed = ledger.move_request(
+                request.request_id, "waiting", "claimed", detail, now, claimed_by=sensor
+            )
+            if claimed:
                 runs.append(_run_request(request))
         else:
             detail = f"build {build.build_uuid} ended {build.outcome}"
@@ -139,29 +169,31 @@ def git_push_sensor(
             cursor=json.dumps(cursor, sort_keys=True),
         )
     pushed = [b for b in watched if seen.get(b) != heads[b]]
-    if not pushed:
+    claimed = warehouse.warehouse.deploys.requests("claimed")
+    if not pushed and not any(r.claimed_by == "git_push_sensor" for r in claimed):
         return dg.SensorResult(
             skip_reason=dg.SkipReason("no new commit on " + ", ".join(watched)),
             cursor=json.dumps({**seen, **cursor}, sort_keys=True),
         )
     rt = _runtime(context, platform, warehouse, cloudflare, git_repo, "git_push_sensor")
     try:
-        ledger, now, fresh = rt.warehouse.deploys, rt.now(), []
+        ledger, now = rt.warehouse.deploys, rt.now()
         for branch in pushed:
+            head = heads[branch]
             for old in ledger.requests("waiting"):
-                if old.branch == branch:
-                    detail = f"superseded by {heads[branch][:12]}"
+                if old.branch == branch and old.commit_sha != head:
+                    detail = f"superseded by {head[:12]}"
                     ledger.move_request(old.request_id, "waiting", "superseded", detail, now)
-            request = DeployRequest(branch, heads[branch], watched[branch], now)
+            request = DeployRequest(branch, head, watched[branch], now)
             if ledger.add_request(request):
-                context.log.info(
-                    "%s pushed to %s: waiting for its build", request.commit_sha, branch
-                )
-                fresh.append(request)
-        runs = launch_ready(rt, fresh)
+                context.log.info("%s pushed to %s: waiting for its build", head, branch)
+        runs = launch_ready(rt, context.instance, "git_push_sensor", set(pushed))
     finally:
         rt.client.close()
-    return dg.SensorResult(run_requests=runs, cursor=json.dumps({**seen, **cursor}, sort_keys=True))
+    skip = None if runs or pushed else dg.SkipReason("no new commit on " + ", ".join(watched))
+    return dg.SensorResult(
+        run_requests=runs, skip_reason=skip, cursor=json.dumps({**seen, **cursor}, sort_keys=True)
+    )
 
 
 @dg.sensor(
@@ -179,14 +211,17 @@ def build_status_sensor(
     cloudflare: CloudflareResource,
     git_repo: GitResource,
 ):
-    waiting = warehouse.warehouse.deploys.requests("waiting")
-    if not waiting:
+    ledger = warehouse.warehouse.deploys
+    if not ledger.requests("waiting") and not ledger.requests("claimed"):
         return dg.SkipReason("no pushed commit is waiting for its build")
     rt = _runtime(context, platform, warehouse, cloudflare, git_repo, "build_status_sensor")
     try:
-        runs = launch_ready(rt, waiting)
+        runs = launch_ready(rt, context.instance, "build_status_sensor")
     finally:
         rt.client.close()
-    if not runs:
-        return dg.SkipReason(f"{len(waiting)} pushed commit(s) still waiting for a build")
-    return dg.SensorResult(run_requests=runs)
+    if runs:
+        return dg.SensorResult(run_requests=runs)
+    left = len(warehouse.warehouse.deploys.requests("waiting"))
+    if left:
+        return dg.SkipReason(f"{left} pushed commit(s) still waiting for a build")
+    return dg.SkipReason("no pushed commit is waiting for its build")
