@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from devops_assets.delivery import audit
 from devops_assets.delivery import facts as gather
 from devops_assets.delivery.releasing import make_release
 from devops_assets.delivery.runtime import VERSION_OVERRIDE, Runtime
 from devops_assets.domain import guards, rollout
 from devops_assets.domain.deploys import Release, SmokeRecord
-from devops_assets.domain.models import AuditEntry
+from devops_assets.sources.git import GitError
 from devops_assets.sources.git_refs import resolve_commit
 from devops_assets.sources.smoke import run_smoke
 
@@ -72,7 +73,7 @@ def deploy(rt: Runtime, environment: str, commit: str, requested_by: str, reason
     check_request(environment, requested_by, reason)
     try:
         sha = resolve_commit(rt.repo, commit)
-    except Exception as exc:  # GitError: the message names the ref and the repository
+    except GitError as exc:  # the message names the ref and the repository
         raise DeployInputError(f"commit: {exc}") from None
     env = rt.config.environment(environment)
     ledger = rt.warehouse.deploys
@@ -102,7 +103,7 @@ def deploy(rt: Runtime, environment: str, commit: str, requested_by: str, reason
             version_id=version,
         )
         decision = guards.decide(facts)
-        _audit(rt, "deploy", requested_by, environment, sha, reason, decision, facts)
+        audit.decided(rt, "deploy", requested_by, environment, sha, reason, decision, facts)
         if not decision.allowed:
             rt.notify("deploy_refused", environment, sha, decision.summary())
             raise DeployRefused(decision)
@@ -121,7 +122,7 @@ def deploy(rt: Runtime, environment: str, commit: str, requested_by: str, reason
             )
         else:
             rt.notify("deployed", environment, sha, f"version {version} passed its smoke tests")
-        _record(rt, "deploy", requested_by, environment, sha, "succeeded", reason, outcome)
+        audit.finished(rt, "deploy", requested_by, environment, sha, "succeeded", reason, outcome)
         return outcome
     finally:
         if holder is None:
@@ -154,7 +155,9 @@ def _roll_out(
             continue
         failed = "; ".join(f"{r['name']}: {r['reason']}" for r in record.results if not r["passed"])
         if environment != "production" or good is None:
-            _record(rt, "deploy", actor, environment, outcome.commit_sha, "failed", failed, outcome)
+            audit.finished(
+                rt, "deploy", actor, environment, outcome.commit_sha, "failed", failed, outcome
+            )
             rt.notify("deploy_failed", environment, outcome.commit_sha, f"smoke failed: {failed}")
             raise DeployFailed(
                 f"{environment} smoke tests of version {version} failed at {share:g} %: {failed}"
@@ -166,7 +169,9 @@ def _roll_out(
         after = _smoke(rt, environment, state.worker, good, None, 100.0)
         outcome.smoke.append(after)
         text = f"smoke failed at {share:g} % ({failed}); version {good} serves 100 % again"
-        _record(rt, "deploy", actor, environment, outcome.commit_sha, "rolled_back", text, outcome)
+        audit.finished(
+            rt, "deploy", actor, environment, outcome.commit_sha, "rolled_back", text, outcome
+        )
         rt.notify("rolled_back", environment, outcome.commit_sha, text)
         raise DeployFailed(f"production {text}")
 
@@ -236,7 +241,7 @@ def rollback(
             decision = replace(
                 decision, refusals=(*refusals, guards.Refusal("rollback_target", evidence))
             )
-        _audit(
+        audit.decided(
             rt, "rollback", requested_by, environment, state.serving or "", reason, decision, facts
         )
         if not decision.allowed:
@@ -249,52 +254,11 @@ def rollback(
         outcome.rolled_back_to = target
         outcome.smoke.append(_smoke(rt, environment, state.worker, target, None, 100.0))
         text = f"version {target} serves 100 % of {state.worker} ({reason})"
-        _record(rt, "rollback", requested_by, environment, target, "succeeded", text, outcome)
+        audit.finished(
+            rt, "rollback", requested_by, environment, target, "succeeded", text, outcome
+        )
         rt.notify("rolled_back", environment, target, text)
         return outcome
     finally:
         if holder is None:
             ledger.release(environment, rt.run_id)
-
-
-def _audit(rt, action, actor, environment, subject, reason, decision, facts) -> None:
-    detail = {
-        "checked": list(decision.checked),
-        "refusals": [{"rule": r.rule, "evidence": r.evidence} for r in decision.refusals],
-        "version": facts.version_id or facts.known_good_version,
-        "build": facts.build_uuid,
-    }
-    entry = AuditEntry(
-        at=rt.now(),
-        actor=actor,
-        action=action,
-        environment=environment,
-        subject=subject,
-        outcome="allowed" if decision.allowed else "refused",
-        reason=reason if decision.allowed else f"{reason} — {decision.summary()}",
-        run_id=rt.run_id,
-        detail=detail,
-    )
-    rt.warehouse.append_audit(entry)
-
-
-def _record(rt, action, actor, environment, subject, outcome_name, reason, outcome) -> None:
-    detail = {
-        "version": outcome.version_id,
-        "steps": outcome.steps,
-        "smoke": [{"percentage": s.percentage, "passed": s.passed} for s in outcome.smoke],
-        "release": outcome.release.tag if outcome.release else None,
-        "rolled_back_to": outcome.rolled_back_to,
-    }
-    entry = AuditEntry(
-        at=rt.now(),
-        actor=actor,
-        action=action,
-        environment=environment,
-        subject=subject or "",
-        outcome=outcome_name,
-        reason=reason[: TEXT_LIMIT * 2],
-        run_id=rt.run_id,
-        detail=detail,
-    )
-    rt.warehouse.append_audit(entry)
