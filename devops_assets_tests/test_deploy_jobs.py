@@ -18,9 +18,12 @@ from devops_assets.defs import build_definitions
 from devops_assets.delivery import deployer
 from devops_assets.domain import rollout
 from devops_assets.domain.deploys import SmokeRecord
+from devops_assets.domain.guards import GateRecord
+from devops_assets.store.warehouse import Warehouse
 from devops_assets_tests.deploy_fixtures import GOOD
 
 OPS = "ops@moltworker.example"
+STEPS = ("lint", "check", "format", "test:backend", "test:e2e", "test:smoke", "test:unit")
 SKIP_TAGS = {
     "devops_assets/skip_guards": "true",
     "devops_assets/force": "true",
@@ -182,3 +185,48 @@ def test_the_audit_table_in_the_ui_keeps_one_row_per_entry_whatever_the_reason_s
     assert len(lines) == 3
     assert lines[2].startswith("| 2026-11-30 18:05:00 | ops \\| admin | deploy | production |")
     assert "why \\| injected \\| row \\|" in lines[2] and lines[2].endswith("… |")
+
+
+def test_resource_config_given_at_launch_changes_nothing(world, tmp_path):
+    """A launcher points the run at its own warehouse (with forged staging and gate
+    rows) and its own platform file: the deploy still reads the code location's."""
+    sha = world.push(GOOD)  # never staged, never gated
+    forged = Warehouse(f"sqlite:///{tmp_path / 'forged.sqlite'}")
+    forged.record_gate([GateRecord(sha, s, "passed", world.app().now()) for s in STEPS])
+    now = world.app().now()
+    forged.deploys.record_smoke(SmokeRecord("staging", "v", sha, 100.0, True, now, "r"))
+    job = build_definitions(world.config).resolve_job_def("deploy")
+    overrides = {
+        "warehouse": {"config": {"url": f"sqlite:///{tmp_path / 'forged.sqlite'}"}},
+        "platform": {"config": {"config_path": str(tmp_path / "other.toml")}},
+        "deploy_parts": {"config": {"config_path": str(tmp_path / "other.toml")}},
+    }
+
+    result = job.execute_in_process(
+        run_config={**run_config(sha), "resources": overrides},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    row = world.warehouse.audit_log("production")[-1]
+    assert [r["rule"] for r in row.detail["refusals"]] == ["quality_gate", "staging_verified"]
+    assert forged.audit_log() == []
+
+
+def test_config_fields_take_literal_values_only(world, monkeypatch):
+    monkeypatch.setenv("DEPLOY_SECRET_PROBE", "hunter2-must-not-show")
+    job = build_definitions(world.config).resolve_job_def("deploy")
+    config = run_config("hardshell", "staging")
+    config["ops"]["deploy_commit"]["config"]["reason"] = {"env": "DEPLOY_SECRET_PROBE"}
+
+    result = job.execute_in_process(
+        run_config=config, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.error.message
+    assert "reason: a literal value" in message and "hunter2" not in message
+    assert world.warehouse.audit_log() == [] and world.notices() == []
+    assert all("hunter2" not in str(e) for e in result.all_events)

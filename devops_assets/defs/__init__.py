@@ -7,6 +7,7 @@ import dagster as dg
 from devops_assets.config import PlatformConfig, load_config
 from devops_assets.defs.deploy.assets import deploy_audit, release_notes
 from devops_assets.defs.deploy.jobs import deploy_job, rollback_job
+from devops_assets.defs.deploy.parts import KEY, deploy_parts
 from devops_assets.defs.deploy.sensors import build_status_sensor, git_push_sensor
 from devops_assets.defs.ingest.assets import (
     git_commits,
@@ -60,5 +61,5 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
         jobs=[refresh, deploy_job, rollback_job],
         schedules=[daily],
         sensors=[follow, git_push_sensor, build_status_sensor],
-        resources=build_resources(config),
+        resources={**build_resources(config), KEY: deploy_parts(config)},
     )

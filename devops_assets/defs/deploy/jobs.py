@@ -1,8 +1,11 @@
 """The ``deploy`` and ``rollback`` jobs: typed launchpad config over ``delivery``.
 
 Nothing a launcher controls skips a rule: the config has no such field (an
-unknown key is refused by Dagster before the run starts), the ops read no tag
-and no environment variable. Both jobs carry one tag that the run queue limits
+unknown key is refused by Dagster before the run starts), its fields take
+literal values only (an ``{env: …}`` reference is refused before it is read, so
+no variable of the run's process can be smuggled into a message), the
+resources are fixed by the code location (``parts.py``), and the ops read no
+tag and no environment variable. Both jobs carry one tag that the run queue limits
 to one run at a time (``dagster.yaml``); the warehouse lock holds the same
 rule for runs that reach the instance some other way or with edited tags. No
 op has a retry policy and the instance has run retries off: a failed deploy
@@ -14,14 +17,8 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from devops_assets.defs.resources import (
-    CloudflareResource,
-    GitResource,
-    PlatformResource,
-    WarehouseResource,
-)
+from devops_assets.defs.deploy.parts import KEY
 from devops_assets.delivery import deployer
-from devops_assets.delivery.runtime import open_runtime
 from devops_assets.domain.deploys import Release
 
 DEPLOY_LANE = {"devops_assets/deploy": "lane"}
@@ -53,22 +50,23 @@ class RollbackConfig(dg.Config):
     reason: str = Field(description="Why; kept in the audit log and sent with the notices.")
 
 
-def _runtime(context, platform, warehouse, cloudflare, git_repo):
+def _runtime(context: dg.OpExecutionContext, op_name: str):
+    """The run's runtime, after checking every config field was written literally."""
+    raw = (context.run.run_config.get("ops") or {}).get(op_name) or {}
+    for field, value in (raw.get("config") or {}).items():
+        if not isinstance(value, str | int | float | bool):
+            raise dg.Failure(
+                description=f"{field}: a literal value; references such as {{env: …}} are "
+                "not taken by deploy jobs",
+                allow_retries=False,
+            )
     instance = context.instance
 
     def is_active(run_id: str) -> bool:
         run = instance.get_run_by_id(run_id)
         return run is not None and not run.is_finished
 
-    return open_runtime(
-        platform.config,
-        warehouse.warehouse,
-        cloudflare.api_token,
-        git_repo.local_path(),
-        context.run_id,
-        is_active,
-        context.log,
-    )
+    return context.resources.deploy_parts.open(context.run_id, is_active, context.log)
 
 
 def _failure(exc: Exception) -> dg.Failure:
@@ -121,16 +119,10 @@ def _outcome_metadata(outcome: deployer.Outcome) -> dict:
     "production), smoke-test it, roll back on a failed production smoke test, and "
     "tag a release for a production deploy.",
     tags={"kind": "cloudflare"},
+    required_resource_keys={KEY},
 )
-def deploy_commit(
-    context: dg.OpExecutionContext,
-    config: DeployConfig,
-    platform: PlatformResource,
-    warehouse: WarehouseResource,
-    cloudflare: CloudflareResource,
-    git_repo: GitResource,
-):
-    rt = _runtime(context, platform, warehouse, cloudflare, git_repo)
+def deploy_commit(context: dg.OpExecutionContext, config: DeployConfig):
+    rt = _runtime(context, "deploy_commit")
     try:
         outcome = deployer.deploy(
             rt, config.environment, config.commit, config.requested_by, config.reason
@@ -140,7 +132,7 @@ def deploy_commit(
     finally:
         rt.client.close()
     if outcome.release is not None:
-        releases = warehouse.warehouse.deploys.releases()
+        releases = rt.warehouse.deploys.releases()
         yield dg.AssetMaterialization(
             RELEASE_NOTES,
             description=f"{outcome.release.tag} on {outcome.commit_sha[:12]}",
@@ -152,16 +144,10 @@ def deploy_commit(
 @dg.op(
     description="Serve the chosen (default: last known-good) version at 100 % and smoke-test it.",
     tags={"kind": "cloudflare"},
+    required_resource_keys={KEY},
 )
-def roll_back(
-    context: dg.OpExecutionContext,
-    config: RollbackConfig,
-    platform: PlatformResource,
-    warehouse: WarehouseResource,
-    cloudflare: CloudflareResource,
-    git_repo: GitResource,
-):
-    rt = _runtime(context, platform, warehouse, cloudflare, git_repo)
+def roll_back(context: dg.OpExecutionContext, config: RollbackConfig):
+    rt = _runtime(context, "roll_back")
     try:
         outcome = deployer.rollback(
             rt, config.environment, config.to_version or None, config.requested_by, config.reason
