@@ -88,3 +88,31 @@ def test_a_failing_webhook_is_reported_without_its_url(monkeypatch):
 def test_an_unknown_event_is_refused():
     with pytest.raises(ValueError, match="notice event: one of deploy_started"):
         Notice("shipped", "production", "x", "y", NOTICE.at)
+
+
+def test_slack_control_characters_in_a_notice_are_shown_not_obeyed():
+    from dataclasses import replace
+
+    body = payload(replace(NOTICE, text="<!channel> see <http://x.example|SSO> & more"))
+    shown = "&lt;!channel&gt; see &lt;http://x.example|SSO&gt; &amp; more"
+    assert body["text"].endswith(shown)
+    assert body["blocks"][0]["text"]["text"].endswith(shown)
+
+
+def test_a_notices_path_that_is_not_a_regular_file_is_refused_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "notices.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(NotifyError, match="not a regular file"):
+        to_file(fifo, NOTICE)  # opening a FIFO to append would wait for a reader forever
+    with pytest.raises(NotifyError, match="not a regular file"):
+        to_file(tmp_path, NOTICE)
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example/T0/B0/secret\n", "http://[::1/secret"])
+def test_a_malformed_webhook_url_fails_as_a_notice_error_without_the_url(monkeypatch, url):
+    monkeypatch.setenv(HOOK_ENV, url)
+    with pytest.raises(NotifyError) as caught:
+        to_webhook(HOOK_ENV, NOTICE)
+    assert "secret" not in str(caught.value) and HOOK_ENV in str(caught.value)

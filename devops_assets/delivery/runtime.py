@@ -62,7 +62,10 @@ class Runtime:
         notice = notify.Notice(event, environment, subject, text, self.now())
         settings = self.config.deploy
         if settings.notify_file:
-            notify.to_file(settings.notify_file, notice)
+            try:
+                notify.to_file(settings.notify_file, notice)
+            except (notify.NotifyError, OSError) as exc:
+                self.log.warning("Notice %s not written to the notices file: %s", event, exc)
         if settings.notify_webhook_env:
             try:
                 notify.to_webhook(settings.notify_webhook_env, notice)

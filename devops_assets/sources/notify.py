@@ -17,6 +17,9 @@ from pathlib import Path
 
 import httpx
 
+from devops_assets.sources._deadline import DeadlineExceeded, within
+
+DEADLINE_SECONDS = 15.0  # the whole post, however slowly the hook answers
 EVENTS = (
     "deploy_started",
     "deploy_refused",
@@ -54,12 +57,19 @@ class Notice:
             raise ValueError(f"notice event: one of {', '.join(EVENTS)}, got {self.event!r}")
 
 
+def _escaped(text: str) -> str:
+    """Text as Slack shows it literally: ``&``, ``<`` and ``>`` are its control
+    characters (``<!channel>`` would ping everyone, ``<url|label>`` disguise a link)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def payload(notice: Notice) -> dict:
     """The Slack incoming-webhook body: a fallback ``text`` and one section block."""
     headline = f"{_ICONS[notice.event]} *{notice.event.replace('_', ' ')}* · {notice.environment}"
-    line = f"{headline} · `{notice.subject[:12]}`\n{notice.text}"
+    subject, text = _escaped(notice.subject[:12]), _escaped(notice.text)
+    line = f"{headline} · `{subject}`\n{text}"
     return {
-        "text": f"{notice.event} {notice.environment} {notice.subject[:12]}: {notice.text}",
+        "text": f"{notice.event} {notice.environment} {subject}: {text}",
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": line}}],
         "metadata": {
             "event_type": notice.event,
@@ -76,6 +86,8 @@ def to_file(path: str | Path, notice: Notice) -> None:
     """Append the notice's payload to ``path`` as one JSON line."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_file():  # a FIFO would block, a folder cannot be written
+        raise NotifyError(f"{path}: not a regular file; notices are appended to a file")
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(payload(notice), ensure_ascii=False) + "\n")
 
@@ -89,8 +101,10 @@ def to_webhook(url_env: str, notice: Notice, client: httpx.Client | None = None)
     client = client or httpx.Client(timeout=10.0, follow_redirects=False)
     failure = None
     try:
-        answer = client.post(url, json=payload(notice))
-    except httpx.HTTPError as exc:  # its text holds the URL: keep only its kind
+        answer = within(DEADLINE_SECONDS, lambda: client.post(url, json=payload(notice)), client)
+    except DeadlineExceeded:
+        failure = f"no answer within {DEADLINE_SECONDS:g} s"
+    except Exception as exc:  # noqa: BLE001 - its text may hold the URL: keep only its kind
         failure = type(exc).__name__
     finally:
         if own:

@@ -17,6 +17,7 @@ anew, not guessed), and every request has a time limit.
 
 from __future__ import annotations
 
+import json
 import reprlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from devops_assets.domain.models import Incident
+from devops_assets.sources._deadline import DeadlineExceeded, read_limited, within
 
 __all__ = [
     "EMULATOR_FEED",
@@ -38,6 +40,8 @@ INCIDENTS_PATH = "/api/v2/incidents.json"
 EMULATOR_FEED = "emulator:"
 EMULATOR_PAGE_URL = "http://status.emulator.invalid"  # never resolved: the transport is in-process
 TIMEOUT_SECONDS = 10.0
+DEADLINE_SECONDS = 20.0  # the whole exchange, however slowly the page answers
+BODY_LIMIT = 5_000_000  # bytes: a status page's recent incidents are far less
 STATUSES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
 RESOLVED = ("resolved", "postmortem")
 _TIME = "an ISO 8601 time with a UTC offset"
@@ -114,9 +118,14 @@ def read_statuspage_at(
 def _fetch(endpoint: str, where: str, client: httpx.Client | None):
     own = client is None
     client = client or httpx.Client(follow_redirects=False, timeout=TIMEOUT_SECONDS)
+
+    def exchange() -> tuple[httpx.Response, bytes | None]:
+        with client.stream("GET", endpoint, follow_redirects=False) as answer:
+            return answer, read_limited(answer, BODY_LIMIT)
+
     try:
-        answer = client.get(endpoint, follow_redirects=False)
-    except httpx.TimeoutException:
+        answer, body = within(DEADLINE_SECONDS, exchange, client)
+    except (httpx.TimeoutException, DeadlineExceeded):
         raise StatuspageError(f"{where}: no answer within the time limit") from None
     except httpx.HTTPError as exc:
         raise StatuspageError(f"{where}: request failed ({type(exc).__name__})") from None
@@ -133,8 +142,10 @@ def _fetch(endpoint: str, where: str, client: httpx.Client | None):
         raise StatuspageError(
             f"{where}: answered HTTP {answer.status_code}; expected 200 with the incident list"
         )
+    if body is None:
+        raise StatuspageError(f"{where}: the answer is larger than {BODY_LIMIT // 1_000_000} MB")
     try:
-        return answer.json()
+        return json.loads(body)
     except ValueError:
         kind = answer.headers.get("content-type", "no content type")
         raise StatuspageError(f"{where}: the body is not JSON ({kind}); expected JSON") from None
