@@ -164,7 +164,7 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
         cloudflare=_cloudflare(root, path),
         workers=workers,
         environments=environments,
-        quality_gate=root.table("quality_gate").only("steps").strings("steps"),
+        quality_gate=_gate_steps(root),
         targets=parse_targets(root, environments),
         warehouse_url=_warehouse_url(root, path),
         metrics=parse_metric_settings(root, timezone),
@@ -175,6 +175,16 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
             root, timezone, {e.name for e in environments}, lambda v: _local_path(v, path)
         ),
     )
+
+
+def _gate_steps(root: TableReader) -> tuple[str, ...]:
+    """The quality-gate steps: at least one, each once (an empty gate would pass
+    every commit)."""
+    gate = root.table("quality_gate").only("steps")
+    steps = gate.strings("steps")
+    if not steps or len(set(steps)) != len(steps):
+        raise gate.fail("steps", f"one or more different step names, got {list(steps)!r}")
+    return steps
 
 
 def _timezone(project: TableReader) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -73,7 +73,7 @@ def parse_deploy(
         urls=_urls(table, environments),
         windows=tuple(_windows(table)),
         freezes=tuple(_freezes(table, ZoneInfo(timezone))),
-        smoke=tuple(_smoke(table)),
+        smoke=_required_smoke(table, "deploy" in root.data),
         notify_file=_path(table, "notify_file", local_path),
         notify_webhook_env=_variable(table, "notify_webhook_env"),
     )
@@ -82,6 +82,13 @@ def parse_deploy(
 def _path(table: TableReader, key: str, local_path: Callable[[str], str]) -> str | None:
     value = table.text(key, None)
     return local_path(value) if value is not None else None
+
+
+def _required_smoke(table: TableReader, present: bool) -> tuple[SmokeCheck, ...]:
+    checks = tuple(_smoke(table))
+    if present and not checks:
+        raise table.fail("smoke", "at least one [[deploy.smoke]] check: a deploy is proven by them")
+    return checks
 
 
 def _variable(table: TableReader, key: str) -> str | None:
@@ -99,8 +106,8 @@ def _urls(table: TableReader, environments: set[str]) -> tuple[tuple[str, str], 
             raise urls.fail(env, f"a configured environment ({', '.join(sorted(environments))})")
         url = urls.text(env)
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.password:
-            raise urls.fail(env, f"an http(s) URL with a host and no password, got {url!r}")
+        if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+            raise urls.fail(env, "an http(s) URL with a host and no user or password")
         found.append((env, url))
     return tuple(found)
 
@@ -133,9 +140,14 @@ def _windows(table: TableReader) -> list[Window]:
 def _clock(w: TableReader, key: str) -> time:
     text = w.text(key)
     try:
-        return time.fromisoformat(text)
+        value = time.fromisoformat(text)
     except ValueError:
-        raise w.fail(key, f"a wall-clock time such as 09:00, got {text!r}") from None
+        value = None
+    if value is None or value.tzinfo is not None:
+        raise w.fail(
+            key, f"a wall-clock time such as 09:00 (no offset: the team's zone), got {text!r}"
+        )
+    return value
 
 
 def _freezes(table: TableReader, zone: ZoneInfo) -> list[Freeze]:
@@ -150,10 +162,15 @@ def _freezes(table: TableReader, zone: ZoneInfo) -> list[Freeze]:
 
 
 def _local(f: TableReader, key: str, zone: ZoneInfo) -> datetime:
+    """A freeze edge in the team's zone. A wall-clock time a daylight-saving change
+    skips or repeats has two readings; the one that makes the freeze longer is
+    taken (the earlier for ``start``, the later for ``end``)."""
     value = f.get(key, datetime, "a local date-time such as 2026-12-21T00:00:00")
     if value.tzinfo is not None:
         raise f.fail(key, f"a local date-time without an offset (the team's zone), got {value}")
-    return value.replace(tzinfo=zone)
+    readings = [value.replace(tzinfo=zone, fold=fold) for fold in (0, 1)]
+    pick = min if key == "start" else max
+    return pick(readings, key=lambda r: r.astimezone(UTC)).astimezone(UTC).astimezone(zone)
 
 
 def _smoke(table: TableReader) -> list[SmokeCheck]:

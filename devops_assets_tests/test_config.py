@@ -167,7 +167,7 @@ def test_config_env_var_chooses_the_file(tmp_path, monkeypatch):
             "push_tags = false",
             'push_tags = false\n[deploy.urls]\nstaging = "https://u:pw@x.invalid"',
             "deploy.urls.staging",
-            "no password",
+            "no user or password",
         ),
         (
             'statuspage = "emulator:"',
@@ -455,3 +455,56 @@ def test_freezes_are_local_times_of_the_team_zone_and_windows_wall_clock(tmp_pat
     assert [c.name for c in deploy.smoke] == ["health"] and deploy.url("production") is None
     bare = text[: text.index("# How production deploys go out")]
     assert load_config(write(tmp_path, bare)).deploy.windows == ()  # no window: nothing opens
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "expected"),
+    [
+        ('start = "08:00"', 'start = "08:00+05:00"', "deploy.windows[0].start", "no offset"),
+        ('end = "20:00"', 'end = "20:00Z"', "deploy.windows[0].end", "no offset"),
+        (
+            'steps = ["lint", "check",',
+            'steps = ["lint", "lint",',
+            "quality_gate.steps",
+            "different",
+        ),
+        (
+            'steps = ["lint", "check", "format", "test:backend", "test:e2e", "test:smoke", '
+            '"test:unit"]',
+            "steps = []",
+            "quality_gate.steps",
+            "one or more",
+        ),
+        ("[[deploy.smoke]]", "[[deploy.nothing]]", "deploy.nothing", "no such key"),
+        (
+            "push_tags = false",
+            'push_tags = false\n[deploy.urls]\nstaging = "https://token@x.invalid"',
+            "deploy.urls.staging",
+            "no user or password",
+        ),
+    ],
+)
+def test_deploy_settings_that_would_weaken_a_rule_are_refused(tmp_path, old, new, key, expected):
+    assert old in demo_text()
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, demo_text().replace(old, new, 1)))
+    assert err.value.key == key and expected in str(err.value)
+
+
+def test_a_deploy_table_without_smoke_checks_is_refused(tmp_path):
+    text = demo_text()
+    cut = text[: text.index("[[deploy.smoke]]")]
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, cut))
+    assert err.value.key == "deploy.smoke" and "at least one" in str(err.value)
+
+
+def test_freeze_edges_on_daylight_saving_days_take_the_longer_reading(tmp_path):
+    from datetime import UTC, datetime
+
+    text = demo_text().replace('timezone = "UTC"', 'timezone = "Europe/Berlin"')
+    text = text.replace("start = 2026-12-21T00:00:00", "start = 2027-03-28T02:30:00")  # skipped
+    text = text.replace("end = 2027-01-04T00:00:00", "end = 2027-10-31T02:30:00")  # repeated
+    [freeze] = load_config(write(tmp_path, text)).deploy.freezes
+    assert freeze.start.astimezone(UTC) == datetime(2027, 3, 28, 0, 30, tzinfo=UTC)
+    assert freeze.end.astimezone(UTC) == datetime(2027, 10, 31, 1, 30, tzinfo=UTC)

@@ -391,3 +391,19 @@ def test_a_claimed_request_whose_run_was_never_created_is_asked_for_again(sensor
     sensors.execute(again.run_requests[0])
     assert sensors.tick(BUILDS).run_requests == []
     assert sensors.requests() == {f"hardshell:{sha}": ("staging", "launched")}
+
+
+def test_a_branch_moved_back_to_a_superseded_commit_deploys_it(sensors):
+    cursor = sensors.baseline()
+    first, first_builds = sensors.push(GOOD, outcome=None)
+    cursor = sensors.tick(PUSH, cursor).cursor
+    second, _ = sensors.push(DOCS, outcome=None)
+    cursor = sensors.tick(PUSH, cursor).cursor
+    assert sensors.requests()[f"hardshell:{first}"] == ("staging", "superseded")
+    sensors.world.git("update-ref", "refs/heads/hardshell", first)  # a force-push back
+
+    sensors.tick(PUSH, cursor)
+    sensors.finish(first_builds, "success")
+
+    assert [r.run_key for r in sensors.tick(BUILDS).run_requests] == [f"hardshell:{first}"]
+    assert sensors.requests()[f"hardshell:{second}"] == ("staging", "superseded")

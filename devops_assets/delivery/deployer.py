@@ -11,7 +11,10 @@ version back at 100 % at once. The lock is given back however the run ends.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
+
+import httpx
 
 from devops_assets.delivery import audit
 from devops_assets.delivery import facts as gather
@@ -19,12 +22,19 @@ from devops_assets.delivery.releasing import make_release
 from devops_assets.delivery.runtime import VERSION_OVERRIDE, Runtime
 from devops_assets.domain import guards, rollout
 from devops_assets.domain.deploys import Release, SmokeRecord
+from devops_assets.sources.cloudflare import CloudflareError
+from devops_assets.sources.events import EventsError
 from devops_assets.sources.git import GitError
 from devops_assets.sources.git_refs import resolve_commit
 from devops_assets.sources.smoke import run_smoke
+from devops_assets.sources.statuspage import StatuspageError
+from devops_assets.store.warehouse import WarehouseWriteError
 
 ENVIRONMENTS = ("staging", "production")
+VERSION_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
 TEXT_LIMIT = 500
+# What reading the facts may raise: each refuses the deploy, audited.
+FACT_ERRORS = (CloudflareError, StatuspageError, EventsError, GitError, httpx.HTTPError, OSError)
 
 
 class DeployInputError(ValueError):
@@ -79,47 +89,23 @@ def deploy(rt: Runtime, environment: str, commit: str, requested_by: str, reason
     ledger = rt.warehouse.deploys
     holder = ledger.acquire(environment, rt.run_id, requested_by, sha, rt.now(), rt.is_active)
     try:
-        build, version = gather.commit_build(rt, environment, sha)
-        state = gather.worker_state(rt, environment)
-        staged, smoke_runs = gather.staging_evidence(rt)
-        settings = rt.config.deploy
-        facts = guards.Facts(
-            environment=environment,
-            commit_sha=sha,
-            now=rt.now(),
-            timezone=rt.config.timezone,
-            gate_steps=rt.config.quality_gate,
-            gate=gather.gate_records(rt, sha),
-            staging_deployed=staged,
-            smoke_runs=smoke_runs,
-            open_incidents=gather.open_incidents(rt, environment),
-            windows=settings.windows,
-            freezes=settings.freezes,
-            running_deploys=(holder,) if holder else (),
-            known_good_version=state.known_good(exclude=version),
-            worker=env.worker,
-            build_uuid=build.build_uuid if build else None,
-            build_state=(build.outcome or build.status) if build else None,
-            version_id=version,
-        )
+        try:
+            facts, state = _facts(rt, environment, sha, holder)
+        except FACT_ERRORS as exc:
+            _refuse_unknown(rt, "deploy", requested_by, environment, sha, reason, exc)
         decision = guards.decide(facts)
         audit.decided(rt, "deploy", requested_by, environment, sha, reason, decision, facts)
         if not decision.allowed:
             rt.notify("deploy_refused", environment, sha, decision.summary())
             raise DeployRefused(decision)
         rt.notify("deploy_started", environment, sha, f"{requested_by}: {reason}")
+        version = facts.version_id
         outcome = Outcome("deploy", environment, sha, version, decision)
         _roll_out(rt, outcome, state, facts.known_good_version, requested_by, reason)
         if environment == "production":
-            outcome.release = make_release(
-                rt, environment, sha, version, facts.known_good_version, requested_by
-            )
-            rt.notify(
-                "promoted",
-                environment,
-                sha,
-                f"{outcome.release.tag} serves 100 % of {env.worker}",
-            )
+            outcome.release = _release(rt, outcome, facts.known_good_version, requested_by)
+            text = f"{outcome.release.tag} serves 100 % of {env.worker}"
+            rt.notify("promoted", environment, sha, text)
         else:
             rt.notify("deployed", environment, sha, f"version {version} passed its smoke tests")
         audit.finished(rt, "deploy", requested_by, environment, sha, "succeeded", reason, outcome)
@@ -127,6 +113,64 @@ def deploy(rt: Runtime, environment: str, commit: str, requested_by: str, reason
     finally:
         if holder is None:
             ledger.release(environment, rt.run_id)
+
+
+def _facts(
+    rt: Runtime, environment: str, sha: str, holder: str | None
+) -> tuple[guards.Facts, gather.WorkerState]:
+    """Everything the policy decides on, read now (incidents only for production,
+    the one environment the incident rule holds)."""
+    build, version = gather.commit_build(rt, environment, sha)
+    state = gather.worker_state(rt, environment)
+    staged, smoke_runs = gather.staging_evidence(rt)
+    production = environment == "production"
+    settings = rt.config.deploy
+    facts = guards.Facts(
+        environment=environment,
+        commit_sha=sha,
+        now=rt.now(),
+        timezone=rt.config.timezone,
+        gate_steps=rt.config.quality_gate,
+        gate=gather.gate_records(rt, sha) if production else (),
+        staging_deployed=staged,
+        smoke_runs=smoke_runs,
+        open_incidents=gather.open_incidents(rt, environment) if production else (),
+        windows=settings.windows,
+        freezes=settings.freezes,
+        running_deploys=(holder,) if holder else (),
+        known_good_version=state.known_good(exclude=version),
+        worker=rt.config.environment(environment).worker,
+        build_uuid=build.build_uuid if build else None,
+        build_state=(build.outcome or build.status) if build else None,
+        version_id=version,
+    )
+    return facts, state
+
+
+def _refuse_unknown(rt, action, actor, environment, subject, reason, exc: Exception) -> None:
+    """A fact that cannot be read refuses the deploy (never assumed fine): audited
+    and notified like any refusal."""
+    refusal = guards.Refusal("facts", f"could not be read: {exc}"[:TEXT_LIMIT])
+    decision = guards.Decision(False, ("facts",), (refusal,))
+    facts = guards.Facts(environment, subject, rt.now(), rt.config.timezone, ())
+    audit.decided(rt, action, actor, environment, subject, reason, decision, facts)
+    rt.notify("deploy_refused", environment, subject or "-", decision.summary())
+    raise DeployRefused(decision)
+
+
+def _release(rt: Runtime, outcome: Outcome, good: str | None, actor: str) -> Release:
+    """The release of a deploy now serving 100 %; a release that cannot be made is
+    audited and notified (the new version stays: it passed every smoke test)."""
+    try:
+        return make_release(
+            rt, outcome.environment, outcome.commit_sha, outcome.version_id, good, actor
+        )
+    except (GitError, WarehouseWriteError) as exc:
+        text = f"version {outcome.version_id} serves 100 % but no release was made: {exc}"
+        sha = outcome.commit_sha
+        audit.finished(rt, "deploy", actor, outcome.environment, sha, "failed", text, outcome)
+        rt.notify("deploy_failed", outcome.environment, sha, text)
+        raise DeployFailed(text) from None
 
 
 def _roll_out(
@@ -139,9 +183,13 @@ def _roll_out(
 ) -> None:
     environment, version = outcome.environment, outcome.version_id
     percentages = rt.config.deploy.rollout_percentages
-    steps = rollout.plan(
-        version, state.serving, percentages if environment == "production" else [100]
-    )
+    # traffic moves from the known-good version (not from whatever serves: a rollout
+    # a crash left half done must not become the fallback)
+    production = environment == "production"
+    latest = state.deployments[-1]["versions"] if state.deployments else []
+    serves_all = latest[0][0] if len(latest) == 1 else None
+    old = serves_all if serves_all == version or not production else (good or state.serving)
+    steps = rollout.plan(version, old, percentages if production else [100])
     for step in steps:
         share = step[0][1]
         rt.client.create_deployment(
@@ -169,6 +217,8 @@ def _roll_out(
         after = _smoke(rt, environment, state.worker, good, None, 100.0)
         outcome.smoke.append(after)
         text = f"smoke failed at {share:g} % ({failed}); version {good} serves 100 % again"
+        if not after.passed:
+            text += ", and its own smoke test failed too: look at production now"
         audit.finished(
             rt, "deploy", actor, environment, outcome.commit_sha, "rolled_back", text, outcome
         )
@@ -212,10 +262,19 @@ def rollback(
 ) -> Outcome:
     """Serve ``to_version`` (default: the known-good version) at 100 %."""
     check_request(environment, requested_by, reason)
+    if to_version is not None and to_version.strip():
+        to_version = to_version.strip()
+        if not VERSION_ID.fullmatch(to_version):
+            raise DeployInputError(
+                f"to_version: a Workers version id (letters, digits, '-'), got {to_version[:80]!r}"
+            )
     ledger = rt.warehouse.deploys
     holder = ledger.acquire(environment, rt.run_id, requested_by, "", rt.now(), rt.is_active)
     try:
-        state = gather.worker_state(rt, environment)
+        try:
+            state = gather.worker_state(rt, environment)
+        except FACT_ERRORS as exc:
+            _refuse_unknown(rt, "rollback", requested_by, environment, "", reason, exc)
         target = to_version.strip() if to_version else state.known_good(exclude=state.serving)
         known = {v for d in state.deployments for v, _ in d["versions"]}
         if to_version and (target == state.serving or target not in known):
@@ -252,7 +311,21 @@ def rollback(
         )
         outcome = Outcome("rollback", environment, None, target, decision, [100.0])
         outcome.rolled_back_to = target
-        outcome.smoke.append(_smoke(rt, environment, state.worker, target, None, 100.0))
+        checked = _smoke(rt, environment, state.worker, target, None, 100.0)
+        outcome.smoke.append(checked)
+        if not checked.passed:
+            failed = "; ".join(
+                f"{r['name']}: {r['reason']}" for r in checked.results if not r["passed"]
+            )
+            text = (
+                f"version {target} serves 100 % of {state.worker} but fails its smoke "
+                f"test: {failed}"
+            )
+            audit.finished(
+                rt, "rollback", requested_by, environment, target, "failed", text, outcome
+            )
+            rt.notify("deploy_failed", environment, target, text)
+            raise DeployFailed(text)
         text = f"version {target} serves 100 % of {state.worker} ({reason})"
         audit.finished(
             rt, "rollback", requested_by, environment, target, "succeeded", text, outcome

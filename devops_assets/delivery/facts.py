@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from devops_assets.delivery.runtime import Runtime
 from devops_assets.domain import guards, rollout
 from devops_assets.domain.models import Build
+from devops_assets.sources.git_refs import commits_with_prefix
 
 
 @dataclass(frozen=True)
@@ -58,21 +59,35 @@ def commit_build(rt: Runtime, environment: str, sha: str) -> tuple[Build | None,
 
 
 def gate_records(rt: Runtime, sha: str) -> list[guards.GateRecord]:
-    """Gate reports of the commit, including those a CI step sent with an
-    abbreviated sha (at least 7 characters), read as the full sha."""
-    found = []
+    """Gate reports of the commit. A report a CI step sent with an abbreviated sha
+    counts only when no other commit of the repository starts with it."""
+    found, prefixes = [], {}
     for record in rt.warehouse.gate_records():
-        if len(record.commit_sha) >= 7 and sha.startswith(record.commit_sha):
-            found.append(guards.GateRecord(sha, record.step, record.status, record.recorded_at))
+        reported = record.commit_sha.lower()
+        if reported != sha:
+            if len(reported) < 7 or not sha.startswith(reported):
+                continue
+            if reported not in prefixes:
+                prefixes[reported] = commits_with_prefix(rt.repo, reported) == [sha]
+            if not prefixes[reported]:
+                continue
+        found.append(guards.GateRecord(sha, record.step, record.status, record.recorded_at))
     return found
 
 
 def staging_evidence(rt: Runtime) -> tuple[frozenset[str], list[guards.SmokeRun]]:
-    """Commits deployed to staging, and staging's smoke runs."""
+    """Commits deployed to staging, and staging's smoke runs. A version staging was
+    rolled back from counts as a failed smoke run at the time of that rollback: a
+    commit someone pulled out of staging is not proven there."""
     runs = rt.warehouse.deploys.smoke_runs("staging")
     deployed = {r.commit_sha for r in runs}
     deployed |= {d.commit_sha for d in rt.warehouse.deployments() if d.environment == "staging"}
     smoke = [guards.SmokeRun("staging", r.commit_sha, r.passed, r.at) for r in runs]
+    worker = rt.config.environment("staging").worker
+    pulled = rollout.rollbacks(rt.client.list_deployments(worker)) if worker else {}
+    for run in runs:
+        if run.version_id in pulled:
+            smoke.append(guards.SmokeRun("staging", run.commit_sha, False, pulled[run.version_id]))
     return frozenset(s for s in deployed if s), smoke
 
 

@@ -38,7 +38,7 @@ class Runtime:
     now: Callable[[], datetime]
     http: Callable[[dict[str, str]], httpx.Client]  # a client for smoke checks
     run_id: str
-    is_active: Callable[[str], bool]  # whether a run id is still running
+    is_active: Callable[[str], bool | None]  # whether a run still runs; None: unknown
     log: logging.Logger | logging.LoggerAdapter
 
     def base_url(self, environment: str) -> str:
@@ -79,7 +79,7 @@ def open_runtime(
     token: str | None,
     repo: Path,
     run_id: str,
-    is_active: Callable[[str], bool],
+    is_active: Callable[[str], bool | None],
     log: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> Runtime:
     log = log or logging.getLogger("devops_assets.delivery")

@@ -168,6 +168,15 @@ def next_version(
     return start.bumped(bump, major_on_zero), bump
 
 
+def _inline(text: str) -> str:
+    """Commit text shown as text in markdown: no link, image or HTML from a subject
+    (the UI renders the changelog, and an image there would be fetched by every
+    browser that opens it)."""
+    for char in "\\[]<>":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
 def changelog(version: Version, date: str, changes: Sequence[Change]) -> str:
     """A markdown section: the version and date, then each group with the commits'
     descriptions (scope first) and short shas. Commits that are not Conventional
@@ -183,8 +192,8 @@ def changelog(version: Version, date: str, changes: Sequence[Change]) -> str:
             continue
         lines += ["", f"### {title}", ""]
         for change in group:
-            scope = f"**{change.scope}:** " if change.scope else ""
-            lines.append(f"- {scope}{change.text} ({change.sha[:7]})")
+            scope = f"**{_inline(change.scope)}:** " if change.scope else ""
+            lines.append(f"- {scope}{_inline(change.text)} ({change.sha[:7]})")
     if len(lines) == 1:
         lines += ["", "No user-facing changes."]
     return "\n".join(lines)

@@ -10,6 +10,7 @@ latest production smoke run (if any) passed and it was not rolled back from.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 Step = tuple[tuple[str, float], ...]  # (version id, percentage), new version first
 
@@ -60,20 +61,28 @@ def known_good(
 
 
 def rolled_back_from(deployments: Sequence[dict]) -> set[str]:
-    """Versions a rollback replaced. A deployment is a rollback when the API marks
-    it ``triggered_by: rollback`` or when it serves 100 % of a version that first
-    appeared before the version serving just before it (traffic went back in
-    time); the versions of the deployment before it are then rolled back from."""
+    """Versions a rollback replaced (see ``rollbacks``)."""
+    return set(rollbacks(deployments))
+
+
+def rollbacks(deployments: Sequence[dict]) -> dict[str, datetime]:
+    """Each version a rollback replaced, with when the latest such rollback happened.
+    A deployment is a rollback when the API marks it ``triggered_by: rollback`` or
+    when it serves 100 % of a version that first appeared before the version serving
+    just before it (traffic went back in time); the versions of the deployment
+    before it are then rolled back from."""
     ordered = sorted(deployments, key=lambda d: d["created_on"])
     first_seen: dict[str, int] = {}
     for at, deployment in enumerate(ordered):
         for version, _ in deployment["versions"]:
             first_seen.setdefault(version, at)
-    found = set()
+    found: dict[str, datetime] = {}
     for before, after in zip(ordered, ordered[1:], strict=False):
         target = serving(after)
         newest_before = max(first_seen[v] for v, _ in before["versions"])
         back = len(after["versions"]) == 1 and first_seen[target] < newest_before
         if after.get("triggered_by") == "rollback" or back:
-            found.update(v for v, _ in before["versions"] if v != target)
+            for version, _ in before["versions"]:
+                if version != target:
+                    found[version] = after["created_on"]
     return found

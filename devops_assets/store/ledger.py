@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from devops_assets.domain.deploys import DeployRequest, Release, SmokeRecord
 from devops_assets.store import tables as t
+
+# A lock whose run this instance does not know (another Dagster instance sharing the
+# warehouse, a process outside Dagster) is trusted this long, then taken over.
+UNKNOWN_HOLDER_STALE = timedelta(hours=1)
 
 
 class DeployLedger:
@@ -40,11 +44,16 @@ class DeployLedger:
         actor: str,
         commit_sha: str,
         now: datetime,
-        is_active: Callable[[str], bool],
+        is_active: Callable[[str], bool | None],
+        _retries: int = 3,
     ) -> str | None:
         """Take ``environment``'s lock for ``run_id``. Returns None when taken (or
-        already held by this run), else the run id that holds it. A holder whose
-        run ``is_active`` says has ended is replaced."""
+        already held by this run), else the run id that holds it.
+
+        A holder is replaced when ``is_active`` says its run has ended (False), or
+        when it cannot tell (None: a run of another Dagster instance, a process
+        outside Dagster) and the lock is older than ``UNKNOWN_HOLDER_STALE``.
+        """
         table = t.DEPLOY_LOCKS
         row = {
             "environment": environment,
@@ -57,14 +66,22 @@ class DeployLedger:
             added = conn.execute(self._insert(table).values(row).on_conflict_do_nothing())
             if added.rowcount == 1:
                 return None
-            holder = conn.execute(
-                sa.select(table.c.run_id).where(table.c.environment == environment)
-            ).scalar_one_or_none()
-        if holder is None:  # released in between: try once more
-            return self.acquire(environment, run_id, actor, commit_sha, now, lambda _: True)
+            held = conn.execute(
+                sa.select(table.c.run_id, table.c.acquired_at).where(
+                    table.c.environment == environment
+                )
+            ).one_or_none()
+        if held is None:  # released in between: try again
+            if _retries == 0:
+                return "(another run)"
+            return self.acquire(
+                environment, run_id, actor, commit_sha, now, is_active, _retries - 1
+            )
+        holder, since = held
         if holder == run_id:
             return None
-        if is_active(holder):
+        active = is_active(holder)
+        if active or (active is None and now - since < UNKNOWN_HOLDER_STALE):
             return holder
         with self.engine.begin() as conn:
             taken = conn.execute(
@@ -72,7 +89,11 @@ class DeployLedger:
                 .where(table.c.environment == environment, table.c.run_id == holder)
                 .values(row)
             )
-        return None if taken.rowcount == 1 else self.holder(environment) or holder
+        if taken.rowcount == 1:
+            return None
+        if _retries == 0:
+            return self.holder(environment) or holder
+        return self.acquire(environment, run_id, actor, commit_sha, now, is_active, _retries - 1)
 
     def release(self, environment: str, run_id: str) -> None:
         """Give the lock back (only the run that holds it can)."""

@@ -200,6 +200,12 @@ APPEND_ONLY_DDL = {
         f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
         "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
         for verb in ("UPDATE", "DELETE")
+    ]
+    + [
+        # INSERT OR REPLACE deletes the old row without firing DELETE triggers
+        "CREATE TRIGGER IF NOT EXISTS audit_log_no_replace BEFORE INSERT ON audit_log "
+        "WHEN EXISTS (SELECT 1 FROM audit_log WHERE entry = NEW.entry) "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
     ],
     "postgresql": [
         "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger "

@@ -21,7 +21,10 @@ from devops_assets.defs.deploy.parts import KEY
 from devops_assets.delivery import deployer
 from devops_assets.domain.deploys import Release
 
-DEPLOY_LANE = {"devops_assets/deploy": "lane"}
+# One tag the run queue limits to one run at a time; and a run that the process
+# running it left behind (a crash) is failed by run monitoring after 15 minutes,
+# which frees the queue and the environment's lock for the rollback that follows.
+DEPLOY_LANE = {"devops_assets/deploy": "lane", "dagster/max_runtime": "900"}
 RELEASE_NOTES = dg.AssetKey("release_notes")
 
 
@@ -62,9 +65,11 @@ def _runtime(context: dg.OpExecutionContext, op_name: str):
             )
     instance = context.instance
 
-    def is_active(run_id: str) -> bool:
+    def is_active(run_id: str) -> bool | None:
+        """Whether a lock holder's run still runs; None when this instance does not
+        know the run (the ledger then trusts the lock for an hour)."""
         run = instance.get_run_by_id(run_id)
-        return run is not None and not run.is_finished
+        return None if run is None else not run.is_finished
 
     return context.resources.deploy_parts.open(context.run_id, is_active, context.log)
 
@@ -73,7 +78,7 @@ def _failure(exc: Exception) -> dg.Failure:
     if isinstance(exc, deployer.DeployRefused):
         rules = {r.rule: r.evidence for r in exc.decision.refusals}
         return dg.Failure(
-            description=f"Refused by the deploy policy: {exc}",
+            description=f"Refused by the deploy policy: {str(exc).removeprefix('refused: ')}",
             metadata={"refused_rules": ", ".join(rules), **rules},
             allow_retries=False,
         )
@@ -152,7 +157,7 @@ def roll_back(context: dg.OpExecutionContext, config: RollbackConfig):
         outcome = deployer.rollback(
             rt, config.environment, config.to_version or None, config.requested_by, config.reason
         )
-    except (deployer.DeployInputError, deployer.DeployRefused) as exc:
+    except (deployer.DeployInputError, deployer.DeployRefused, deployer.DeployFailed) as exc:
         raise _failure(exc) from None
     finally:
         rt.client.close()

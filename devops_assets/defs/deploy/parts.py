@@ -31,7 +31,7 @@ class DeployParts:
     repository: str
     cache_dir: str
 
-    def open(self, run_id: str, is_active: Callable[[str], bool], log) -> Runtime:
+    def open(self, run_id: str, is_active: Callable[[str], bool | None], log) -> Runtime:
         """The runtime of one run: the platform file read now, the warehouse of
         ``$DEVOPS_ASSETS_DB_URL`` (else the file's), the token from the variable the
         file names."""

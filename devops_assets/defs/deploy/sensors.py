@@ -187,6 +187,10 @@ def git_push_sensor(
             request = DeployRequest(branch, head, watched[branch], now)
             if ledger.add_request(request):
                 context.log.info("%s pushed to %s: waiting for its build", head, branch)
+            elif ledger.move_request(
+                request.request_id, "superseded", "waiting", "pushed again", now
+            ):  # a branch moved back to a commit a later push had superseded
+                context.log.info("%s is %s's head again: waiting for its build", head, branch)
         runs = launch_ready(rt, context.instance, "git_push_sensor", set(pushed))
     finally:
         rt.client.close()
