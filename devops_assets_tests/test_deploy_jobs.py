@@ -126,9 +126,7 @@ def test_no_tag_or_environment_variable_skips_a_rule(world, rule, tmp_path, monk
 
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert (
-        f"Refused by the deploy policy: {rule}:" in failure.step_failure_data.error.message
-    )
+    assert f"Refused by the deploy policy: {rule}:" in failure.step_failure_data.error.message
     row = world.warehouse.audit_log("production")[-1]
     assert (row.action, row.outcome, row.run_id) == ("deploy", "refused", result.run_id)
     # a commit whose build failed never reached staging either: both are reported
