@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from devops_assets.delivery import deployer
+from devops_assets.delivery import deployer, rollback
 from devops_assets.domain import rollout
 from devops_assets.domain.deploys import SmokeRecord
 from devops_assets.domain.guards import GateRecord
@@ -261,7 +261,7 @@ def test_a_rollback_goes_back_to_the_version_before_the_release_even_during_an_i
     world.app().open_incident("production", "Chats lose their history")
     rt = world.runtime("run-2")
     rt.now = lambda: datetime(2026, 12, 5, 3, 0, tzinfo=UTC)  # Saturday night: no window
-    out = deployer.rollback(rt, "production", None, OPS, "INC-007")
+    out = rollback.rollback(rt, "production", None, OPS, "INC-007")
     assert out.rolled_back_to == release.rollback_target and out.smoke[0].passed
     latest = world.deployments("moltworker")[-1]
     assert [(v["version_id"], v["percentage"]) for v in latest["versions"]] == [
@@ -281,7 +281,7 @@ def test_a_rollback_goes_back_to_the_version_before_the_release_even_during_an_i
 
 def test_a_rollback_to_a_version_the_worker_never_served_is_refused(world):
     with pytest.raises(deployer.DeployRefused) as caught:
-        deployer.rollback(world.runtime(), "production", "0000-not-a-version", OPS, "test")
+        rollback.rollback(world.runtime(), "production", "0000-not-a-version", OPS, "test")
     assert caught.value.decision.refusals[0].evidence == (
         "version 0000-not-a-version never served moltworker"
     )
@@ -293,4 +293,4 @@ def test_a_rollback_with_nothing_to_go_back_to_is_refused(world):
     for version in rollout.full_versions(world.runtime().client.list_deployments("moltworker")):
         ledger.record_smoke(SmokeRecord("production", version, "", 100.0, False, now, "run-x"))
     with pytest.raises(deployer.DeployRefused, match="no known-good version of production"):
-        deployer.rollback(world.runtime(), "production", None, OPS, "test")
+        rollback.rollback(world.runtime(), "production", None, OPS, "test")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devops_assets.config import load_config
-from devops_assets.delivery import deployer
+from devops_assets.delivery import deployer, rollback
 from devops_assets.sources.git import GitError
 from devops_assets.sources.git_refs import resolve_commit
 from devops_assets.store.ledger import UNKNOWN_HOLDER_STALE
@@ -40,7 +40,7 @@ def test_a_lock_of_a_run_this_instance_does_not_know_holds_for_an_hour(world):
 
 def test_a_commit_staging_was_rolled_back_from_is_not_proven_any_more(world):
     sha = staged(world)
-    deployer.rollback(world.runtime("run-rb"), "staging", None, OPS, "breaks checkout")
+    rollback.rollback(world.runtime("run-rb"), "staging", None, OPS, "breaks checkout")
     with pytest.raises(deployer.DeployRefused) as caught:
         deployer.deploy(world.runtime(), "production", sha, OPS, "go")
     [refusal] = caught.value.decision.refusals
@@ -56,7 +56,7 @@ def test_a_rollback_whose_smoke_test_fails_is_a_failed_run_not_a_success(world):
     bad_version = world.warehouse.deploys.smoke_runs("production")[-2].version_id
 
     with pytest.raises(deployer.DeployFailed, match="fails its smoke test: health: expected"):
-        deployer.rollback(world.runtime("run-3"), "production", bad_version, OPS, "on purpose")
+        rollback.rollback(world.runtime("run-3"), "production", bad_version, OPS, "on purpose")
 
     row = world.warehouse.audit_log("production")[-1]
     assert (row.action, row.outcome) == ("rollback", "failed")

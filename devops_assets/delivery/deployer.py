@@ -11,8 +11,7 @@ version back at 100 % at once. The lock is given back however the run ends.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -31,7 +30,6 @@ from devops_assets.sources.statuspage import StatuspageError
 from devops_assets.store.warehouse import WarehouseWriteError
 
 ENVIRONMENTS = ("staging", "production")
-VERSION_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
 TEXT_LIMIT = 500
 # What reading the facts may raise: each refuses the deploy, audited.
 FACT_ERRORS = (CloudflareError, StatuspageError, EventsError, GitError, httpx.HTTPError, OSError)
@@ -92,7 +90,7 @@ def deploy(rt: Runtime, environment: str, commit: str, requested_by: str, reason
         try:
             facts, state = _facts(rt, environment, sha, holder)
         except FACT_ERRORS as exc:
-            _refuse_unknown(rt, "deploy", requested_by, environment, sha, reason, exc)
+            refuse_unknown(rt, "deploy", requested_by, environment, sha, reason, exc)
         decision = guards.decide(facts)
         audit.decided(rt, "deploy", requested_by, environment, sha, reason, decision, facts)
         if not decision.allowed:
@@ -147,7 +145,7 @@ def _facts(
     return facts, state
 
 
-def _refuse_unknown(rt, action, actor, environment, subject, reason, exc: Exception) -> None:
+def refuse_unknown(rt, action, actor, environment, subject, reason, exc: Exception) -> None:
     """A fact that cannot be read refuses the deploy (never assumed fine): audited
     and notified like any refusal."""
     refusal = guards.Refusal("facts", f"could not be read: {exc}"[:TEXT_LIMIT])
@@ -197,7 +195,7 @@ def _roll_out(
         )
         outcome.steps.append(share)
         rt.log.info("%s: version %s serves %g %%", state.worker, version, share)
-        record = _smoke(rt, environment, state.worker, version, outcome.commit_sha, share)
+        record = smoke_test(rt, environment, state.worker, version, outcome.commit_sha, share)
         outcome.smoke.append(record)
         if record.passed:
             continue
@@ -214,7 +212,7 @@ def _roll_out(
             state.worker, [(good, 100.0)], message=f"rollback: smoke failed at {share:g} %"[:100]
         )
         outcome.rolled_back_to = good
-        after = _smoke(rt, environment, state.worker, good, None, 100.0)
+        after = smoke_test(rt, environment, state.worker, good, None, 100.0)
         outcome.smoke.append(after)
         text = f"smoke failed at {share:g} % ({failed}); version {good} serves 100 % again"
         if not after.passed:
@@ -226,7 +224,7 @@ def _roll_out(
         raise DeployFailed(f"production {text}")
 
 
-def _smoke(
+def smoke_test(
     rt: Runtime, environment: str, worker: str, version: str, sha: str | None, share: float
 ) -> SmokeRecord:
     headers = {VERSION_OVERRIDE: f'{worker}="{version}"'}
@@ -255,83 +253,3 @@ def _smoke(
     )
     rt.warehouse.deploys.record_smoke(record)
     return record
-
-
-def rollback(
-    rt: Runtime, environment: str, to_version: str | None, requested_by: str, reason: str
-) -> Outcome:
-    """Serve ``to_version`` (default: the known-good version) at 100 %."""
-    check_request(environment, requested_by, reason)
-    if to_version is not None and to_version.strip():
-        to_version = to_version.strip()
-        if not VERSION_ID.fullmatch(to_version):
-            raise DeployInputError(
-                f"to_version: a Workers version id (letters, digits, '-'), got {to_version[:80]!r}"
-            )
-    ledger = rt.warehouse.deploys
-    holder = ledger.acquire(environment, rt.run_id, requested_by, "", rt.now(), rt.is_active)
-    try:
-        try:
-            state = gather.worker_state(rt, environment)
-        except FACT_ERRORS as exc:
-            _refuse_unknown(rt, "rollback", requested_by, environment, "", reason, exc)
-        target = to_version.strip() if to_version else state.known_good(exclude=state.serving)
-        known = {v for d in state.deployments for v, _ in d["versions"]}
-        if to_version and (target == state.serving or target not in known):
-            target = None  # not something this worker served before, or serving already
-        facts = guards.Facts(
-            environment=environment,
-            commit_sha=state.serving or "",
-            now=rt.now(),
-            timezone=rt.config.timezone,
-            gate_steps=(),
-            running_deploys=(holder,) if holder else (),
-            known_good_version=target,
-            worker=state.worker,
-        )
-        decision = guards.decide_rollback(facts)
-        if to_version and target is None:
-            evidence = (
-                f"version {to_version[:80]} serves {environment} already"
-                if to_version.strip() == state.serving
-                else f"version {to_version[:80]} never served {state.worker}"
-            )
-            refusals = [r for r in decision.refusals if r.rule != "rollback_target"]
-            decision = replace(
-                decision, refusals=(*refusals, guards.Refusal("rollback_target", evidence))
-            )
-        audit.decided(
-            rt, "rollback", requested_by, environment, state.serving or "", reason, decision, facts
-        )
-        if not decision.allowed:
-            rt.notify("deploy_refused", environment, state.serving or "-", decision.summary())
-            raise DeployRefused(decision)
-        rt.client.create_deployment(
-            state.worker, [(target, 100.0)], message=f"rollback: {reason}"[:100]
-        )
-        outcome = Outcome("rollback", environment, None, target, decision, [100.0])
-        outcome.rolled_back_to = target
-        checked = _smoke(rt, environment, state.worker, target, None, 100.0)
-        outcome.smoke.append(checked)
-        if not checked.passed:
-            failed = "; ".join(
-                f"{r['name']}: {r['reason']}" for r in checked.results if not r["passed"]
-            )
-            text = (
-                f"version {target} serves 100 % of {state.worker} but fails its smoke "
-                f"test: {failed}"
-            )
-            audit.finished(
-                rt, "rollback", requested_by, environment, target, "failed", text, outcome
-            )
-            rt.notify("deploy_failed", environment, target, text)
-            raise DeployFailed(text)
-        text = f"version {target} serves 100 % of {state.worker} ({reason})"
-        audit.finished(
-            rt, "rollback", requested_by, environment, target, "succeeded", text, outcome
-        )
-        rt.notify("rolled_back", environment, target, text)
-        return outcome
-    finally:
-        if holder is None:
-            ledger.release(environment, rt.run_id)

@@ -18,7 +18,7 @@ import dagster as dg
 from pydantic import Field
 
 from devops_assets.defs.deploy.parts import KEY
-from devops_assets.delivery import deployer
+from devops_assets.delivery import deployer, rollback
 from devops_assets.domain.deploys import Release
 
 # One tag the run queue limits to one run at a time; and a run that the process
@@ -154,7 +154,7 @@ def deploy_commit(context: dg.OpExecutionContext, config: DeployConfig):
 def roll_back(context: dg.OpExecutionContext, config: RollbackConfig):
     rt = _runtime(context, "roll_back")
     try:
-        outcome = deployer.rollback(
+        outcome = rollback.rollback(
             rt, config.environment, config.to_version or None, config.requested_by, config.reason
         )
     except (deployer.DeployInputError, deployer.DeployRefused, deployer.DeployFailed) as exc:
