@@ -117,7 +117,9 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 def _failure_text(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure:
-            return event.step_failure_data.error.message.strip().splitlines()[0]
+            line = event.step_failure_data.error.message.strip().splitlines()[0]
+            kind, _, text = line.partition(": ")  # "dagster…Failure: what happened"
+            return text if kind.endswith(("Failure", "Error")) else line
     return "(no step failure recorded)"
 
 
