@@ -138,3 +138,35 @@ def test_a_ref_is_a_plain_name_and_an_ambiguous_one_is_refused(world):
         with pytest.raises(GitError, match="a sha, branch or tag name"):
             resolve_commit(world.repo, expression)
     assert resolve_commit(world.repo, shas[3][:12]) == shas[3]
+
+
+def test_a_rollback_may_name_a_release_tag(world):
+    first = staged(world)
+    one = deployer.deploy(world.runtime("run-1"), "production", first, OPS, "one").release
+    second = staged(world, BAD)  # fine everywhere here: served ok
+    two = deployer.deploy(world.runtime("run-2"), "production", second, OPS, "two").release
+    assert (one.tag, two.tag) == ("v2.30.0", "v2.30.1")
+
+    out = rollback.rollback(world.runtime("run-3"), "production", "v2.30.0", OPS, "back")
+
+    assert out.rolled_back_to == one.version_id
+    with pytest.raises(deployer.DeployInputError, match="no release v9.9.9 of production"):
+        rollback.rollback(world.runtime("run-4"), "production", "v9.9.9", OPS, "back")
+
+
+def test_a_played_demo_workspace_is_seeded_again_with_nothing_of_the_story_left(world):
+    from devops_assets.demo.commands import reset_played_workspace
+    from devops_assets.emulator import seed_workspace
+
+    seeded_head = world.git("rev-parse", "hardshell")
+    sha = world.push(GOOD)
+    deployer.deploy(world.runtime(), "staging", sha, OPS, "try")
+    state = Path(world.config.cloudflare.emulator_state)
+    assert (state / "journal.jsonl").stat().st_size > 0
+
+    reset_played_workspace(world.config)
+    seed_workspace(world.config)
+
+    assert not (state / "journal.jsonl").exists()
+    assert world.git("rev-parse", "hardshell") == seeded_head
+    assert world.warehouse.audit_log() == [] and world.notices() == []

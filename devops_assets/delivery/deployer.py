@@ -208,6 +208,9 @@ def _roll_out(
             raise DeployFailed(
                 f"{environment} smoke tests of version {version} failed at {share:g} %: {failed}"
             )
+        rt.log.warning(
+            "smoke failed at %g %% (%s): rolling back to %s at 100 %%", share, failed, good
+        )
         rt.client.create_deployment(
             state.worker, [(good, 100.0)], message=f"rollback: smoke failed at {share:g} %"[:100]
         )

@@ -22,10 +22,22 @@ from devops_assets.delivery.deployer import (
     refuse_unknown,
     smoke_test,
 )
+from devops_assets.delivery.releasing import RELEASE_TAG
 from devops_assets.delivery.runtime import Runtime
 from devops_assets.domain import guards
 
 VERSION_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
+
+
+def _release_version(rt: Runtime, environment: str, tag: str) -> str:
+    """The Workers version a recorded release of ``environment`` deployed."""
+    for release in rt.warehouse.deploys.releases():
+        if release.tag == tag and release.environment == environment:
+            return release.version_id
+    raise DeployInputError(
+        f"to_version: no release {tag} of {environment} is recorded (the release_notes "
+        "asset lists them); give its Workers version id instead"
+    )
 
 
 def rollback(
@@ -35,9 +47,12 @@ def rollback(
     check_request(environment, requested_by, reason)
     if to_version is not None and to_version.strip():
         to_version = to_version.strip()
-        if not VERSION_ID.fullmatch(to_version):
+        if RELEASE_TAG.fullmatch(to_version):
+            to_version = _release_version(rt, environment, to_version)
+        elif not VERSION_ID.fullmatch(to_version):
             raise DeployInputError(
-                f"to_version: a Workers version id (letters, digits, '-'), got {to_version[:80]!r}"
+                "to_version: a Workers version id (letters, digits, '-') or a release tag "
+                f"such as v2.29.1, got {to_version[:80]!r}"
             )
     ledger = rt.warehouse.deploys
     holder = ledger.acquire(environment, rt.run_id, requested_by, "", rt.now(), rt.is_active)

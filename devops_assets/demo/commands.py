@@ -117,7 +117,7 @@ def run_demo(args) -> int:
     config = load_config()
     emulated = config.cloudflare.api_base_url == "emulator:"
     if emulated:
-        _reset_played_workspace(config)
+        reset_played_workspace(config)
     prepare(config)
     defs = build_definitions(config)
     job = defs.resolve_job_def("refresh_pipeline_health")
@@ -183,7 +183,7 @@ def _failure_figures(config: PlatformConfig) -> dict[str, str]:
     return dict(sorted(found.items(), reverse=True))
 
 
-def _reset_played_workspace(config: PlatformConfig) -> None:
+def reset_played_workspace(config: PlatformConfig) -> None:
     """Start the story from the seeded state: a workspace whose emulator has
     recorded deploys (an earlier demo, or clicks in ``make dev``) is seeded anew,
     and the demo's SQLite warehouse and notices start empty with it."""
@@ -191,8 +191,10 @@ def _reset_played_workspace(config: PlatformConfig) -> None:
     journal = state / "journal.jsonl"
     if not journal.exists() or journal.stat().st_size == 0:
         return
+    from devops_assets.emulator.simulator import mark_stale
+
     print(f"demo workspace: {state} holds earlier deploys; seeding it again")
-    (state / "meta.json").unlink(missing_ok=True)
+    mark_stale(config)
     url = config.warehouse_url
     if url.startswith("sqlite:///"):
         for suffix in ("", "-wal", "-shm"):

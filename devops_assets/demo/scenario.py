@@ -137,7 +137,7 @@ def _push_and_deploy_staging(config, defs, instance, story: Story, cursor, chang
     story.say(f"  git_push_sensor: {len(tick.run_requests)} run(s); the build is still running")
     for build in builds:
         app.finish_build(build["build_uuid"], "success")
-    story.say(f"  Workers Builds: {len(builds)} build(s) of {sha[:12]} succeeded")
+    story.say(f"  Workers Builds: {sha[:12]} built on both workers (upload only), succeeded")
     tick = _tick(defs, instance, "build_status_sensor", None)
     for request in tick.run_requests:
         result = _run(
@@ -169,9 +169,24 @@ def _deploy_production(config, defs, instance, story: Story, sha: str, reason: s
         }
     }
     result = _run(defs, instance, run_config, {"deploy/environment": "production"})
-    state = "succeeded" if result.success else f"failed: {_failure_text(result)}"
-    story.say(f"  deploy run {result.run_id[:8]} (production, {sha[:12]}): {state}")
+    if result.success:
+        out = {k: v.value for k, v in _output_metadata(result).items()}
+        story.say(
+            f"  deploy run {result.run_id[:8]} (production, {sha[:12]}): every rule passed "
+            f"({out['checked_rules']}); rolled out {out['steps']}, smoke-tested after each step"
+        )
+    else:
+        story.say(
+            f"  deploy run {result.run_id[:8]} (production, {sha[:12]}): {_failure_text(result)}"
+        )
     return result
+
+
+def _output_metadata(result: dg.ExecuteInProcessResult) -> dict:
+    for event in result.all_events:
+        if event.is_successful_output:
+            return event.step_output_data.metadata
+    return {}
 
 
 def play(config: PlatformConfig, defs: dg.Definitions, instance) -> Story:
@@ -199,5 +214,7 @@ def play(config: PlatformConfig, defs: dg.Definitions, instance) -> Story:
         config, defs, instance, story, cursor, BAD, {"moltworker": "error"}
     )
     _report_gate(config, bad, load_app(config.cloudflare.emulator_state).now())
+    story.say(f"  CI reported {len(config.quality_gate)} quality-gate steps passed for {bad[:12]}")
     _deploy_production(config, defs, instance, story, bad, "ship the upstream setting")
+    story.say(f"  (that version is {release.tag}'s: the release before serves again)")
     return story

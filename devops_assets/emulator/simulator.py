@@ -193,6 +193,18 @@ def _fingerprint(config: PlatformConfig, seed: int, end: datetime, days: int) ->
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
+def mark_stale(config: PlatformConfig) -> None:
+    """Make the next ``seed_workspace`` seed anew (the demo does this once its story
+    has played): the workspace stays marked as the simulator's, so it may be
+    replaced, but no fingerprint matches it any more."""
+    state_dir = _state_dir(config)
+    try:
+        meta = json.loads((state_dir / META_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return  # not a seeded workspace: seed_workspace decides what to do with it
+    _write(state_dir / META_FILE, {**meta, "fingerprint": None})
+
+
 def _reusable(repo: Path, state_dir: Path, fingerprint: str) -> bool:
     try:
         meta = json.loads((state_dir / META_FILE).read_text(encoding="utf-8"))

@@ -109,9 +109,12 @@ class Warehouse:
                     conn.execute(CreateIndex(index, if_not_exists=True))
             # Replacing a PostgreSQL trigger locks audit_log until every transaction
             # that wrote to it ends: only create it where it is missing.
-            installed = self.dialect == "postgresql" and conn.exec_driver_sql(
-                "SELECT 1 FROM pg_trigger WHERE tgname = 'audit_log_append_only'"
-            ).first()
+            installed = (
+                self.dialect == "postgresql"
+                and conn.exec_driver_sql(
+                    "SELECT 1 FROM pg_trigger WHERE tgname = 'audit_log_append_only'"
+                ).first()
+            )
             for statement in () if installed else APPEND_ONLY_DDL.get(self.dialect, ()):
                 conn.exec_driver_sql(statement)
 

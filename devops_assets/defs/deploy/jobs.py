@@ -46,8 +46,8 @@ class RollbackConfig(dg.Config):
     )
     to_version: str = Field(
         default="",
-        description="The Workers version id to serve at 100 %; empty means the last "
-        "known-good version.",
+        description="What to serve at 100 %: a release tag (v2.29.1, see release_notes) "
+        "or a Workers version id; empty means the last known-good version.",
     )
     requested_by: str = Field(description="Who asks for this rollback; kept in the audit log.")
     reason: str = Field(description="Why; kept in the audit log and sent with the notices.")
@@ -97,7 +97,8 @@ def release_metadata(releases: list[Release]) -> dict:
     for r in releases[:20]:
         rows.append(
             f"| {r.tag} | `{r.commit_sha[:12]}` | {r.released_at:%Y-%m-%d %H:%M} UTC | {r.bump} "
-            f"| `{(r.rollback_target or '—')[:13]}` |"
+            f"| `{r.version_id}` "
+            f"| `{r.rollback_target or '—'}` |"
         )
     return {
         "releases": len(releases),
