@@ -204,3 +204,19 @@ def test_lineage_of_the_hand_worked_graph():
     assert lineage.deployment_of("g").deployment_id == "d3"
     assert lineage.deployment_of("zzz") is None
     assert lineage.baseline == 0
+
+
+def test_the_dora_summary_leaves_out_an_environment_without_any_value():
+    from devops_assets.defs.metrics.assets import _metrics_markdown
+    from devops_assets.domain.models import MetricValue
+
+    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 8, tzinfo=UTC)
+
+    def value(environment: str, number: float | None) -> MetricValue:
+        return MetricValue(
+            "deployment_frequency", environment, start, end, number, "per_week", tier=None
+        )
+
+    table = _metrics_markdown([value("development", None), value("production", 3.5)], "2023")
+    assert "| production | deployment_frequency | 3.50/week |" in table
+    assert "development" not in table

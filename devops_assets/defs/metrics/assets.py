@@ -107,12 +107,15 @@ TIER_MARK = {"elite": "🟢 elite", "high": "🔵 high", "medium": "🟡 medium"
 
 
 def _metrics_markdown(values: list[MetricValue], table: str) -> str:
-    """Environment by environment, the metrics DORA rates first, each with its tier."""
+    """Environment by environment, the metrics DORA rates first, each with its tier;
+    an environment with no value at all (no worker, nothing deployed) is left out."""
     lines = [
         f"| environment | metric | value | DORA {table} tier |",
         "| --- | --- | --- | --- |",
     ]
-    rated = sorted(values, key=lambda v: (v.environment, v.worker, v.tier is None, v.metric))
+    measured = {v.environment for v in values if v.value is not None}
+    shown = [v for v in values if v.environment in measured]  # no all-empty environment
+    rated = sorted(shown, key=lambda v: (v.environment, v.worker, v.tier is None, v.metric))
     for v in rated:
         scope = f"{v.environment} ({v.worker})" if v.worker else v.environment
         tier = TIER_MARK.get(v.tier, "") if v.tier else ""
