@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from devops_assets.demo.commands import REPO_ROOT
+from devops_assets_tests.process_groups import stop_group
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -132,35 +132,7 @@ class DagsterDev:
 
     def stop(self) -> None:
         """SIGTERM to the whole process group, SIGKILL if it has not exited in time."""
-        if self.process.poll() is None:
-            _signal_group(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=STOP_TIMEOUT_S)
-        # The group outlives its leader while children (daemon, code servers) shut down.
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _group_alive(self.process.pid):
-            if time.monotonic() > deadline:
-                _signal_group(self.process.pid, signal.SIGKILL)
-                break
-            time.sleep(0.1)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        stop_group(self.process, STOP_TIMEOUT_S)
 
 
 @contextmanager

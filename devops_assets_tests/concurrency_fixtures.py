@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from devops_assets.domain.guards import GateRecord
 from devops_assets.store.warehouse import Warehouse
 from devops_assets_tests.deploy_fixtures import GOOD, World
 from devops_assets_tests.pipeline_fixtures import QUIET, open_pipeline
+from devops_assets_tests.process_groups import stop_group
 
 OPS = "ops@moltworker.example"
 DEPLOY_TAG = "devops_assets/deploy"
@@ -299,7 +299,7 @@ def child_deploys(folder: Path, sha: str, names: tuple[str, ...]) -> Iterator[Ch
         yield ChildDeploys(folder, processes)
     finally:
         for process in processes.values():
-            _stop_group(process, 10)
+            stop_group(process, 10)
 
 
 # -- the daemon ---------------------------------------------------------------------------
@@ -319,7 +319,7 @@ class Daemon:
     def stop(self) -> None:
         """SIGTERM to the daemon's process group (daemon, code server, run workers);
         SIGKILL to what is left after ``STOP_TIMEOUT_S``."""
-        _stop_group(self.process, STOP_TIMEOUT_S)
+        stop_group(self.process, STOP_TIMEOUT_S)
 
 
 @contextmanager
@@ -344,37 +344,3 @@ def dagster_daemon(dagster_home: Path, log_path: Path) -> Iterator[Daemon]:
         yield daemon
     finally:
         daemon.stop()
-
-
-def _stop_group(process: subprocess.Popen, timeout_s: float) -> None:
-    """SIGTERM to the process group ``process`` leads, then wait for the whole group
-    to end; SIGKILL to the group when it has not within ``timeout_s``."""
-    group = process.pid
-    _signal_group(group, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _signal_group(group, signal.SIGKILL)
-        process.wait(timeout=timeout_s)
-    deadline = time.monotonic() + timeout_s
-    while _group_alive(group):
-        if time.monotonic() > deadline:
-            _signal_group(group, signal.SIGKILL)
-            wait_for(f"process group {group} to end", lambda: not _group_alive(group), 10)
-            break
-        time.sleep(0.05)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
