@@ -18,7 +18,7 @@ from devops_assets.defs import build_definitions
 from devops_assets.delivery import deployer
 from devops_assets.domain import rollout
 from devops_assets.domain.deploys import SmokeRecord
-from devops_assets.domain.guards import GateRecord
+from devops_assets.domain.guards import RULES, GateRecord
 from devops_assets.store.warehouse import Warehouse
 from devops_assets_tests.deploy_fixtures import GOOD
 
@@ -95,17 +95,6 @@ def refusing(world, rule: str, instance: dg.DagsterInstance, tmp_path):
         for version in rollout.full_versions(world.runtime().client.list_deployments("moltworker")):
             ledger.record_smoke(SmokeRecord("production", version, "", 100.0, False, now, "run-x"))
     return build_definitions(config), sha
-
-
-RULES = (
-    "build",
-    "quality_gate",
-    "staging_verified",
-    "no_active_incident",
-    "deployment_window",
-    "one_at_a_time",
-    "rollback_target",
-)
 
 
 @pytest.mark.parametrize("rule", RULES)
