@@ -201,3 +201,12 @@ def test_the_nonspec_breaking_footer_counts_only_through_its_bang():
     assert "\nBREAKING: " in message
     assert parse("x", message).breaking
     assert not parse("x", message.replace(")!:", "):", 1)).breaking
+
+
+def test_a_subject_cannot_put_a_link_an_image_or_html_in_the_changelog():
+    change = parse("a" * 40, "fix(ui): show ![px](http://127.0.0.1:9/x) and <img src=x> [here](y)")
+    section = changelog(Version(1, 2, 4), "2026-12-04", [change])
+    line = section.splitlines()[-1]
+    assert line == (
+        "- **ui:** show !\\[px\\](http://127.0.0.1:9/x) and \\<img src=x\\> \\[here\\](y) (aaaaaaa)"
+    )
