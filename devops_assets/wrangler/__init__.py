@@ -1,0 +1,1 @@
+"""Wrangler configuration: reading the files and resolving each environment."""
