@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from devops_assets.config_deploy import DeploySettings, parse_deploy
+from devops_assets.config_drift import DriftSettings, parse_drift
 from devops_assets.config_incidents import parse_incidents
 from devops_assets.config_metrics import parse_metric_settings
 from devops_assets.config_targets import COMPARATORS, Target, parse_targets
@@ -73,6 +74,7 @@ class PlatformConfig:
     metrics: MetricSettings
     incidents_file: str | None  # events-format incidents (docs/events.md), if any
     deploy: DeploySettings
+    drift: DriftSettings = DriftSettings()
     # A Statuspage page's base URL (or "emulator:") as the incident feed instead of a file,
     # and which of its components (name, environment) are ours.
     incidents_statuspage: str | None = None
@@ -139,6 +141,7 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
         "metrics",
         "incidents",
         "deploy",
+        "drift",
     )
     project = root.table("project").only(
         "name", "repository", "timezone", "health_window_days", "as_of"
@@ -174,6 +177,7 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
         deploy=parse_deploy(
             root, timezone, {e.name for e in environments}, lambda v: _local_path(v, path)
         ),
+        drift=parse_drift(root),
     )
 
 

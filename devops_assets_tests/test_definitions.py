@@ -38,6 +38,7 @@ def test_definitions_expose_the_interface_names():
         "production_deployment_frequency_target",
         "production_lead_time_p50_target",
         "production_rollback_rate_target",
+        "no_unallowed_drift",
     }
     assert "refresh_pipeline_health" in {job.name for job in repo.get_all_jobs()}
     assert {s.name for s in repo.schedule_defs} >= {"daily_metrics"}
@@ -51,7 +52,7 @@ def test_every_asset_has_a_description_owner_group_and_kind():
         node = graph.get(key)
         assert node.description, key
         assert node.owners == ["team:platform"], key
-        assert node.group_name in {"ingest", "metrics", "deploy"}, key
+        assert node.group_name in {"ingest", "metrics", "deploy", "environments"}, key
         assert any(tag.startswith("dagster/kind/") for tag in node.tags), key
 
 

@@ -9,6 +9,7 @@ from devops_assets.defs.deploy.assets import deploy_audit, release_notes
 from devops_assets.defs.deploy.jobs import deploy_job, rollback_job
 from devops_assets.defs.deploy.parts import KEY, deploy_parts
 from devops_assets.defs.deploy.sensors import build_status_sensor, git_push_sensor
+from devops_assets.defs.environments.assets import config_drift
 from devops_assets.defs.ingest.assets import (
     git_commits,
     git_tags,
@@ -57,6 +58,7 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
             pipeline_health,
             release_notes,
             deploy_audit,
+            config_drift,
         ],
         jobs=[refresh, deploy_job, rollback_job],
         schedules=[daily],

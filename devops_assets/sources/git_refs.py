@@ -97,3 +97,13 @@ def push_tag(repo: str | Path, tag: str, remote: str = "origin") -> None:
         f"pushing tag {tag}",
         timeout=PUSH_TIMEOUT,
     )
+
+
+def read_blob(repo: str | Path, branch: str, path: str) -> bytes | None:
+    """The content of ``path`` at the head of ``branch``, or None when it has none."""
+    _check_rev(repo, branch)
+    if path.startswith(("/", "-")) or ".." in path.split("/"):
+        raise GitError(f"invalid path {path!r} for {repo}")
+    cmd = ["git", "-C", str(repo), "cat-file", "blob", f"refs/heads/{branch}:{path}"]
+    returncode, out, _ = _run(cmd, READ_TIMEOUT)
+    return out if returncode == 0 else None

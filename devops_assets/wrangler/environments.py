@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devops_assets.wrangler.files import WranglerConfigError, read_file
+from devops_assets.wrangler.files import WranglerConfigError, parse, read_file
 
 TOP_LEVEL_ONLY = frozenset(
     "send_metrics dependencies_instrumentation dev site wasm_modules text_blobs data_blobs "
@@ -65,12 +65,20 @@ class WranglerFile:
     def resolve(self, environment: str) -> Resolved:
         return resolve(self.path, self.raw, environment)
 
+    def environment_of(self, worker: str) -> str | None:
+        """The environment whose Worker is ``worker`` (the top level is "")."""
+        for environment in self.environments:
+            if self.resolve(environment).worker == worker:
+                return environment
+        return None
 
-def load(path: Path | str) -> WranglerFile:
-    """Read and check a wrangler file; every environment is resolved once here, so a
-    file wrangler would reject is refused whole, naming the key."""
+
+def load(path: Path | str, data: bytes | None = None) -> WranglerFile:
+    """Read and check a wrangler file (``data`` when given, e.g. read from git, else
+    the file at ``path``); every environment is resolved once here, so a file
+    wrangler would reject is refused whole, naming the key."""
     path = Path(path)
-    raw = read_file(path)
+    raw = read_file(path) if data is None else parse(path, data)
     envs = raw.get("env", {})
     if not isinstance(envs, dict):
         raise WranglerConfigError(path, "env", "a table of environments")

@@ -26,25 +26,34 @@ class WranglerConfigError(ValueError):
 def read_file(path: Path | str) -> dict:
     """The file's top-level table (a dict), whatever its format."""
     path = Path(path)
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise WranglerConfigError(path, "(file)", "no such file") from None
+    return parse(path, text)
+
+
+def parse(path: Path | str, data: bytes) -> dict:
+    """A wrangler file's content; ``path`` names it (its suffix gives the format),
+    also for a file read from git rather than from disk."""
+    path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise WranglerConfigError(path, "(file)", "a .toml, .json or .jsonc file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise WranglerConfigError(path, "(file)", "no such file") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise WranglerConfigError(path, "(file)", "not UTF-8 text") from None
     if kind == "toml":
         try:
-            data = tomllib.loads(text)
+            table = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise WranglerConfigError(path, "(file)", f"not valid TOML ({exc})") from None
     else:
-        data = _json(path, text)
-    if not isinstance(data, dict):
+        table = _json(path, text)
+    if not isinstance(table, dict):
         raise WranglerConfigError(path, "(file)", "a table (an object) at the top")
-    return data
+    return table
 
 
 def _json(path: Path, text: str) -> object:

@@ -1,0 +1,1 @@
+"""Environments: configuration drift between staging and production."""
