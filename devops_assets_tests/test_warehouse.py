@@ -501,3 +501,13 @@ def test_gate_records_round_trip_and_a_report_sent_twice_is_one_row(warehouse: W
     assert warehouse.gate_records("c" * 40) == []
     with pytest.raises(ValueError, match="field 'status'"):
         warehouse.record_gate([GateRecord("b" * 40, "lint", "ok", T0)])
+
+
+def test_a_deploy_request_moves_only_to_a_known_state(warehouse: Warehouse):
+    at = datetime(2026, 11, 30, 18, tzinfo=UTC)
+    ledger = warehouse.deploys
+    assert ledger.add_request(DeployRequest("hardshell", "c" * 40, "staging", at))
+    with pytest.raises(ValueError, match="to_state: one of waiting, claimed"):
+        ledger.move_request(f"hardshell:{'c' * 40}", "waiting", "done", "", at)
+    assert ledger.move_request(f"hardshell:{'c' * 40}", "waiting", "claimed", "ok", at, "s")
+    assert [(r.state, r.claimed_by) for r in ledger.requests()] == [("claimed", "s")]

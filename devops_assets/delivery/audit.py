@@ -35,18 +35,9 @@ def decided(
         "version": facts.version_id or facts.known_good_version,
         "build": facts.build_uuid,
     }
-    entry = AuditEntry(
-        at=rt.now(),
-        actor=actor,
-        action=action,
-        environment=environment,
-        subject=subject,
-        outcome="allowed" if decision.allowed else "refused",
-        reason=reason if decision.allowed else f"{reason} — {decision.summary()}",
-        run_id=rt.run_id,
-        detail=detail,
-    )
-    rt.warehouse.append_audit(entry)
+    outcome = "allowed" if decision.allowed else "refused"
+    why = reason if decision.allowed else f"{reason} — {decision.summary()}"
+    _append(rt, action, actor, environment, subject, outcome, why, detail)
 
 
 def finished(
@@ -67,15 +58,21 @@ def finished(
         "release": done.release.tag if done.release else None,
         "rolled_back_to": done.rolled_back_to,
     }
-    entry = AuditEntry(
-        at=rt.now(),
-        actor=actor,
-        action=action,
-        environment=environment,
-        subject=subject or "",
-        outcome=status,
-        reason=reason[: TEXT_LIMIT * 2],
-        run_id=rt.run_id,
-        detail=detail,
+    _append(rt, action, actor, environment, subject or "", status, reason[: TEXT_LIMIT * 2], detail)
+
+
+def _append(
+    rt: Runtime,
+    action: str,
+    actor: str,
+    environment: str,
+    subject: str,
+    outcome: str,
+    reason: str,
+    detail: dict,
+) -> None:
+    rt.warehouse.append_audit(
+        AuditEntry(
+            rt.now(), actor, action, environment, subject, outcome, reason, rt.run_id, detail
+        )
     )
-    rt.warehouse.append_audit(entry)

@@ -8,11 +8,14 @@ gate records, smoke runs and incidents from the warehouse and the feed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from devops_assets.delivery.runtime import Runtime
 from devops_assets.domain import guards, rollout
 from devops_assets.domain.models import Build
 from devops_assets.sources.git_refs import commits_with_prefix
+
+CLOCK_SLACK = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,10 @@ def commit_build(rt: Runtime, environment: str, sha: str) -> tuple[Build | None,
     build = max(builds, key=lambda b: b.created_on)
     if build.outcome != "success":
         return build, None
-    versions = rt.client.list_versions(worker)
+    # a build uploads its version while it runs: only versions made since it started
+    # can be its own (a few minutes of slack for clocks), so only those are looked up
+    since = build.created_on - CLOCK_SLACK
+    versions = [v for v in rt.client.list_versions(worker) if v["created_on"] >= since]
     by_version = rt.client.builds_for_versions([v["id"] for v in versions], worker=worker)
     for version in sorted(versions, key=lambda v: v["number"], reverse=True):
         made = by_version.get(version["id"])

@@ -1,5 +1,5 @@
-"""Small git questions a deploy asks: which commit a ref names, whether one commit
-is in another's history, and pushing a release tag."""
+"""Small git questions a deploy asks: which commit a ref names, which commits an
+abbreviation fits, a file at a branch's head, and pushing a release tag."""
 
 from __future__ import annotations
 
@@ -74,17 +74,6 @@ def commits_with_prefix(repo: str | Path, prefix: str) -> list[str]:
         raise GitError(f"git cat-file in {repo} failed: {_reason(err, returncode)}")
     pairs = [line.split() for line in out.decode().splitlines()]
     return sorted(sha for sha, kind in pairs if kind == "commit")
-
-
-def is_ancestor(repo: str | Path, ancestor: str, descendant: str) -> bool:
-    """Whether ``ancestor`` is in the history of ``descendant`` (a commit is its own)."""
-    for rev in (ancestor, descendant):
-        _check_rev(repo, rev)
-    cmd = ["git", "-C", str(repo), "merge-base", "--is-ancestor", ancestor, descendant]
-    returncode, _, err = _run(cmd, READ_TIMEOUT)
-    if returncode in (0, 1):
-        return returncode == 0
-    raise GitError(f"git merge-base in {repo} (ancestry) failed: {_reason(err, returncode)}")
 
 
 def push_tag(repo: str | Path, tag: str, remote: str = "origin") -> None:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from devops_assets.domain.deploys import DeployRequest, Release, SmokeRecord
+from devops_assets.domain.deploys import REQUEST_STATES, DeployRequest, Release, SmokeRecord
 from devops_assets.store import tables as t
 
 # A lock whose run this instance does not know (another Dagster instance sharing the
@@ -213,6 +213,8 @@ class DeployLedger:
     ) -> bool:
         """Move a request from one state to another (recording who claimed it);
         False when it was not in ``from_state`` (someone else moved it first)."""
+        if to_state not in REQUEST_STATES:
+            raise ValueError(f"to_state: one of {', '.join(REQUEST_STATES)}, got {to_state!r}")
         table = t.DEPLOY_REQUESTS
         values = {"state": to_state, "detail": detail, "updated_at": now}
         if claimed_by is not None:
