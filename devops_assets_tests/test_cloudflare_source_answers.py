@@ -214,3 +214,25 @@ def test_a_listing_longer_than_max_pages_is_refused_naming_the_limit(app, seeded
         "(the limit is CloudflareClient's max_pages)"
     )
     assert app.count(PATHS["builds"]) == 3
+
+
+def _version(number: int, triggered_by: str = "upload") -> dict:
+    return {
+        "id": f"v{number}",
+        "number": number,
+        "annotations": {"workers/triggered_by": triggered_by},
+    }
+
+
+def test_a_secret_version_carries_the_code_of_the_version_it_was_copied_from():
+    from devops_assets.sources._cloudflare_answers import code_versions
+
+    versions = [
+        _version(5, "secret"),  # copied from v4
+        _version(1, "secret"),  # nothing below it: its own code
+        _version(4),
+        _version(6, "secret"),  # copied from v5, whose code is v4's
+        _version(7),
+        _version(8, "rollback"),
+    ]
+    assert code_versions(versions) == {"v5": "v4", "v6": "v4"}

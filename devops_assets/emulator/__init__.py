@@ -5,6 +5,9 @@ repository; ``load_app`` serves that state as a WSGI application with the
 API's paths, envelopes, pagination, errors and rate limits, the workers
 themselves on their workers.dev hosts (``workers_dev_url``) and the team's
 status page; ``serve_in_thread`` puts it on a loopback port for tests.
+Besides builds, versions and deployments it answers Worker secrets and
+``versions/latest`` (``secrets_api``), script settings (``settings_api``)
+and D1 (``d1_api``, real SQLite files in the state folder).
 """
 
 from devops_assets.emulator.app import EMULATOR_TOKEN, PREFIX, EmulatorApp, load_app

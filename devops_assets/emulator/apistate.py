@@ -15,6 +15,7 @@ from datetime import timedelta
 from devops_assets.emulator import story
 from devops_assets.emulator.buildlogs import build_log
 from devops_assets.emulator.records import EnvSpec, SimBuild
+from devops_assets.emulator.resources import digest, from_wrangler
 from devops_assets.emulator.state import EmulatorState, iso_ms, iso_us
 from devops_assets.emulator.timeline import Timeline
 
@@ -39,6 +40,7 @@ def state_from_timeline(tl: Timeline, shas: dict[int, str], account_id: str) -> 
     deployments = {env.worker: [] for env in envs}
     for d in tl.deployments:
         deployments[d.env.worker].append(deployment_object(d))
+    resources, digests = version_resources(tl)
     return EmulatorState(
         account_id=account_id,
         end=tl.end,
@@ -51,7 +53,47 @@ def state_from_timeline(tl: Timeline, shas: dict[int, str], account_id: str) -> 
         deployments=deployments,
         version_builds={v.id: v.build_uuid for v in tl.versions},
         environments={env.name: env.worker for env in envs},
+        resources=resources,
+        secret_digests=digests,
+        databases=databases(tl),
     )
+
+
+def seeded_secret_value(script: str, name: str) -> str:
+    """The stand-in value a seeded secret was put with (only its digest is kept)."""
+    return f"seeded:{script}:{name}"
+
+
+def version_resources(tl: Timeline) -> tuple[dict[str, dict], dict[str, dict[str, str]]]:
+    """Each version's resources, from the wrangler file of the commit its build built,
+    with the secrets put before it; and the digests of those secrets per version."""
+    marks = {b.uuid: b.mark for b in tl.builds}
+    env_of = {env.worker: env.name for env in tl.envs.values()}
+    resources, digests, secrets = {}, {}, {worker: [] for worker in env_of}
+    for v in tl.versions:
+        if v.secret and v.secret not in secrets[v.worker]:
+            secrets[v.worker].append(v.secret)
+        text = tl.trees[marks[v.build_uuid]]["wrangler.jsonc"]
+        resources[v.id] = from_wrangler(text, env_of[v.worker], secrets[v.worker])
+        digests[v.id] = {
+            name: digest(seeded_secret_value(v.worker, name)) for name in secrets[v.worker]
+        }
+    return resources, digests
+
+
+def databases(tl: Timeline) -> dict[str, dict]:
+    """The D1 databases of the environments, created the day before the history starts."""
+    created = iso_us(tl.start - timedelta(days=1))
+    found = {}
+    for env in tl.envs.values():
+        name, database_id = story.D1_DATABASES[env.name]
+        found[database_id] = {
+            "uuid": database_id,
+            "name": name,
+            "version": "production",
+            "created_at": created,
+        }
+    return found
 
 
 def _uuid(*parts: str) -> str:
@@ -170,7 +212,10 @@ def version_object(v) -> dict:
             "source": "wrangler",
             "hasPreview": False,
         },
-        "annotations": {"workers/triggered_by": "upload", "workers/message": v.message[:100]},
+        "annotations": {
+            "workers/triggered_by": getattr(v, "triggered_by", "upload"),
+            "workers/message": v.message[:100],
+        },
     }
 
 

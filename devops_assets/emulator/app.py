@@ -26,8 +26,10 @@ from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from devops_assets.emulator import builds_api, workers_api
+from devops_assets.emulator import builds_api, d1_api, secrets_api, settings_api, workers_api
+from devops_assets.emulator.account_controls import AccountControls
 from devops_assets.emulator.controls import BuildControls
+from devops_assets.emulator.d1store import D1Store
 from devops_assets.emulator.edge import Edge, script_of_host
 from devops_assets.emulator.state import EmulatorState
 from devops_assets.emulator.statusfeed import STATUS_PATH, IncidentControls, incidents_page
@@ -49,7 +51,11 @@ PREFIX = "/client/v4"
 EMULATOR_TOKEN = "devops-assets-emulator-token"  # a public placeholder, not a secret
 ROUTES = tuple(
     (method, re.compile(pattern), handler)
-    for method, pattern, handler in builds_api.ROUTES + workers_api.ROUTES
+    for method, pattern, handler in builds_api.ROUTES
+    + workers_api.ROUTES
+    + secrets_api.ROUTES
+    + settings_api.ROUTES
+    + d1_api.ROUTES
 )
 DEFAULT_ERRORS = {
     400: 10004,
@@ -81,7 +87,7 @@ class _Failure:
     remaining: int
 
 
-class EmulatorApp(BuildControls, IncidentControls):
+class EmulatorApp(BuildControls, AccountControls, IncidentControls):
     """Serves an :class:`EmulatorState`; see the module docstring for the checks."""
 
     def __init__(
@@ -100,6 +106,7 @@ class EmulatorApp(BuildControls, IncidentControls):
         self._requests: list[LoggedRequest] = []
         self._failures: list[_Failure] = []
         self._edge = Edge()
+        self.d1 = D1Store(state.folder, persist=state.journal is not None)
         self.set_rate_limit(*rate_limit)
         self.now = clock or _history_clock(state)
 

@@ -12,6 +12,7 @@ app persists, so another process that loads the folder sees it.
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from collections.abc import Mapping
@@ -211,7 +212,12 @@ class BuildControls:
             )
         )
         version["annotations"]["workers/triggered_by"] = "version_upload"
-        self.state.record_version(script, version, build["build_uuid"], serves)
+        latest = self.state.latest_version(script)  # an upload inherits bindings and secrets
+        resources = copy.deepcopy(self.state.resources.get(latest["id"])) if latest else None
+        digests = dict(self.state.secret_digests.get(latest["id"], {})) if latest else None
+        self.state.record_version(
+            script, version, build["build_uuid"], serves, resources=resources, digests=digests
+        )
         return version
 
 

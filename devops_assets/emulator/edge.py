@@ -59,7 +59,7 @@ class Edge:
             reply = _text(405, "Method not allowed")
             reply.headers["Allow"] = "GET, HEAD"
         elif req.path == "/health":
-            reply = _health(state, version_id)
+            reply = _health(state, version_id, script)
         elif req.path == "/":
             reply = _text(200, f"{script}: a Cloudflare Worker, version {version_id}")
         else:
@@ -87,14 +87,24 @@ def _override(req: Request, script: str, deployment: dict) -> str | None:
     return None
 
 
-def _health(state, version_id: str) -> Reply:
-    """``{"status","version","commit"}``: 200 ``ok``, or 500 ``error`` for a bad version."""
+def _health(state, version_id: str, script: str) -> Reply:
+    """``{"status","version","commit"}``: 200 ``ok``, or 500 ``error`` for a bad version
+    or one holding a secret value its provider refuses (then with ``error``:
+    ``credential rejected: NAME``)."""
     build = state.builds.get(state.version_builds.get(version_id, ""), {})
     commit = build.get("build_trigger_metadata", {}).get("commit_hash") or ""
     status = state.serves.get(version_id, "ok")
     body = {"status": status, "version": version_id, "commit": commit}
+    digests = state.secret_digests.get(version_id, {})
+    refused = [
+        name
+        for name, accepted in sorted(state.refusals.get(script, {}).items())
+        if digests.get(name) != accepted
+    ]
+    if refused:
+        body.update(status="error", error=f"credential rejected: {', '.join(refused)}")
     return Reply(
-        200 if status == "ok" else 500,
+        200 if body["status"] == "ok" else 500,
         json.dumps(body, separators=(",", ":")).encode(),
         {"Content-Type": "application/json"},
     )

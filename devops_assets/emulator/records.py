@@ -81,6 +81,8 @@ class SimVersion:
     build_uuid: str
     message: str
     author_email: str
+    triggered_by: str = "upload"
+    secret: str | None = None  # the secret a ``secret`` version put
 
 
 @dataclass

@@ -17,11 +17,12 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from devops_assets.config import PlatformConfig
 from devops_assets.emulator.apistate import state_from_timeline
+from devops_assets.emulator.d1store import seed_databases
 from devops_assets.emulator.events import (
     LISTS,
     OPTIONAL_LISTS,
@@ -54,7 +55,10 @@ GENERATOR_FILES = (
     "buildlogs.py",
     "state.py",
     "simulator.py",
+    "resources.py",
+    "d1store.py",
 )
+D1_APPLIED_AFTER = timedelta(minutes=30)  # the seeded migrations ran just after the first deploy
 
 
 class SimulationError(RuntimeError):
@@ -111,7 +115,9 @@ def seed_workspace(
     )
     events = timeline_events(timeline, shas)
     history = SimulatedHistory(repo, state_dir, end, **events)
-    state_from_timeline(timeline, shas, config.cloudflare.account_id).save(state_dir)
+    state = state_from_timeline(timeline, shas, config.cloudflare.account_id)
+    state.save(state_dir)
+    seed_databases(state_dir, state.databases, timeline.start + D1_APPLIED_AFTER)
     _save_events(history)
 
     # Only now is the workspace complete: the fingerprint marks it reusable.

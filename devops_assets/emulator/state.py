@@ -2,12 +2,15 @@
 
 ``api.json`` holds builds, triggers, versions, deployments and services as the
 API shows them; ``logs.json`` the build logs; ``incidents.json`` the team's
-incident feed. What changes while the demo runs (deployments created through
-the API; builds, log lines, versions, triggers and incidents changed by the
-test controls) is appended to ``journal.jsonl``, one JSON object a line, so the
-next process that loads the folder sees it too. A build is journaled whole each
-time it changes, so replaying the lines in order leaves its latest state, even
-when another process finished it. The seeded files are never rewritten.
+incident feed. What changes while the demo runs (deployments and secret
+versions created through the API; builds, log lines, versions, triggers,
+refused secrets and incidents changed by the test controls) is appended to
+``journal.jsonl``, one JSON object a line, so the next process that loads the
+folder sees it too. A build is journaled whole each time it changes, so
+replaying the lines in order leaves its latest state, even when another
+process finished it. The seeded files are never rewritten.
+D1 databases are SQLite files in ``d1/`` (see ``d1_api.py``); the journal
+never holds a secret value, only sha256 digests.
 """
 
 from __future__ import annotations
@@ -63,7 +66,15 @@ class EmulatorState:
     serves: dict[str, str] = field(default_factory=dict)  # version id -> ok | error
     uploads: dict[str, str] = field(default_factory=dict)  # build uuid -> ok | error
     incidents: dict[str, dict] = field(default_factory=dict)  # id -> incidents.json item
+    # version id -> {"bindings", "script_runtime", "settings"} (see resources.py)
+    resources: dict[str, dict] = field(default_factory=dict)
+    # version id -> {secret name: sha256 hex digest of its value}; values are never kept
+    secret_digests: dict[str, dict[str, str]] = field(default_factory=dict)
+    # script -> {secret name: the only digest its versions may have and answer /health}
+    refusals: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    databases: dict[str, dict] = field(default_factory=dict)  # D1 uuid -> database object
     journal: Path | None = field(default=None, compare=False)
+    folder: Path | None = field(default=None, compare=False)  # the state folder, once loaded
 
     def tag_of(self, script: str) -> str | None:
         return next((tag for tag, name in self.scripts.items() if name == script), None)
@@ -91,10 +102,46 @@ class EmulatorState:
         """Append log lines to a build's log."""
         self._apply_and_journal({"log": {"build_uuid": build_uuid, "lines": lines}})
 
-    def record_version(self, script: str, version: dict, build_uuid: str, serves: str) -> None:
-        """Add a version a build uploaded; it answers ``serves`` at /health once deployed."""
+    def record_version(
+        self,
+        script: str,
+        version: dict,
+        build_uuid: str,
+        serves: str,
+        resources: dict | None = None,
+        digests: dict[str, str] | None = None,
+    ) -> None:
+        """Add a version a build uploaded (or a secret change made from another version:
+        ``build_uuid`` is then the build of that version); it answers ``serves`` at
+        /health once deployed. ``digests`` are sha256 digests, never secret values."""
         entry = {"version": version, "script": script, "build_uuid": build_uuid}
+        if resources is not None:
+            entry["resources"] = resources
+        if digests is not None:
+            entry["digests"] = digests
         self._apply_and_journal({**entry, "serves": serves})
+
+    def record_refusal(self, script: str, name: str, accepted: str | None) -> None:
+        """From now on versions of ``script`` whose ``name`` digest is not ``accepted``
+        answer /health with 500 (the credential is rejected)."""
+        self._apply_and_journal({"refusal": {"script": script, "name": name, "digest": accepted}})
+
+    def latest_version(self, script: str) -> dict | None:
+        versions = self.versions.get(script) or []
+        return versions[-1] if versions else None
+
+    def serving_version(self, script: str) -> dict | None:
+        """The version serving the largest share of the latest deployment (the newer on a tie)."""
+        deployments = self.deployments.get(script) or []
+        if not deployments:
+            return None
+        shares = deployments[-1]["versions"]
+        numbers = {v["version_id"]: (self.version(script, v["version_id"]) or {}) for v in shares}
+        best = max(
+            shares,
+            key=lambda v: (v["percentage"], numbers[v["version_id"]].get("number", 0)),
+        )
+        return self.version(script, best["version_id"])
 
     def record_trigger(self, tag: str, trigger: dict) -> None:
         """Replace the trigger of ``tag`` that has the same uuid."""
@@ -121,7 +168,7 @@ class EmulatorState:
         state_dir.mkdir(parents=True, exist_ok=True)
         body = asdict(self)
         logs = body.pop("logs")
-        for name in ("journal", "incidents"):
+        for name in ("journal", "incidents", "folder"):
             body.pop(name)
         body["end"] = iso_us(self.end)
         _write_json(state_dir / API_FILE, body)
@@ -152,6 +199,7 @@ class EmulatorState:
                 if line.strip():
                     _apply(state, json.loads(line))
         state.journal = journal if persist else None
+        state.folder = state_dir
         return state
 
 
@@ -175,6 +223,13 @@ def _apply(state: EmulatorState, entry: dict) -> None:
         state.version_builds[version["id"]] = entry["build_uuid"]
         state.serves[version["id"]] = entry["serves"]
         state.uploads.pop(entry["build_uuid"], None)
+        if "resources" in entry:
+            state.resources[version["id"]] = entry["resources"]
+        if "digests" in entry:
+            state.secret_digests[version["id"]] = entry["digests"]
+    elif "refusal" in entry:
+        refusal = entry["refusal"]
+        state.refusals.setdefault(refusal["script"], {})[refusal["name"]] = refusal["digest"]
     elif "trigger" in entry:
         triggers = state.triggers.setdefault(entry["tag"], [])
         uuid = entry["trigger"]["trigger_uuid"]

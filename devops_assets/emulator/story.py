@@ -177,18 +177,75 @@ def package_json(deps: dict[str, list[int]]) -> str:
     return json.dumps(body, indent=2) + "\n"
 
 
+# The secrets both Workers need (``secrets.required`` of the wrangler file).
+REQUIRED_SECRETS = ("ANTHROPIC_API_KEY", "MOLTBOT_GATEWAY_TOKEN")
+# Each environment's D1 database: (database_name, database_id), bound as ``DB``.
+D1_BINDING = "DB"
+D1_DATABASES = {
+    "production": ("moltworker-db", "7c1f5e2a-3b4d-4e8f-9a6b-0c2d4e6f8a10"),
+    "staging": ("moltworker-staging-db", "2b9d4f6a-8c1e-4a3b-b5d7-e9f1a3c5e7b2"),
+}
+# The D1 migrations of the repository; the seeded databases have the first two applied.
+MIGRATIONS = {
+    "migrations/0001_init.sql": (
+        "-- Devices paired with the gateway, and their settings.\n"
+        "CREATE TABLE devices (\n"
+        "  id TEXT PRIMARY KEY,\n"
+        "  name TEXT NOT NULL,\n"
+        "  paired_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP\n"
+        ");\n"
+        "CREATE TABLE device_settings (\n"
+        "  device_id TEXT NOT NULL REFERENCES devices(id),\n"
+        "  key TEXT NOT NULL,\n"
+        "  value TEXT NOT NULL,\n"
+        "  PRIMARY KEY (device_id, key)\n"
+        ");\n"
+    ),
+    "migrations/0002_sessions.sql": (
+        "-- Chat sessions kept across restarts.\n"
+        "CREATE TABLE sessions (\n"
+        "  id TEXT PRIMARY KEY,\n"
+        "  device_id TEXT NOT NULL REFERENCES devices(id),\n"
+        "  started_at TEXT NOT NULL,\n"
+        "  ended_at TEXT\n"
+        ");\n"
+    ),
+    "migrations/0003_session_index.sql": (
+        "-- Sessions are looked up by device, newest first.\n"
+        "CREATE INDEX sessions_by_device ON sessions (device_id, started_at);\n"
+    ),
+}
+APPLIED_MIGRATIONS = ("0001_init.sql", "0002_sessions.sql")
+
+
+def d1_binding(environment: str) -> dict:
+    """The ``d1_databases`` entry of ``environment`` in the wrangler file."""
+    name, database_id = D1_DATABASES[environment]
+    return {
+        "binding": D1_BINDING,
+        "database_name": name,
+        "database_id": database_id,
+        "migrations_dir": "migrations",
+    }
+
+
 def initial_tree(production: str, staging: str) -> dict[str, str]:
     """The files of the first commit: a small Worker with a staging environment."""
+    secrets = {"required": list(REQUIRED_SECRETS)}
     wrangler = {
         "name": production,
         "main": "src/index.ts",
         "compatibility_date": "2026-05-01",
         "compatibility_flags": ["nodejs_compat"],
         "r2_buckets": [{"binding": "MOLTBOT_BUCKET", "bucket_name": "moltbot-data"}],
+        "d1_databases": [d1_binding("production")],
+        "secrets": secrets,
         "env": {
             "staging": {
                 "name": staging,
                 "r2_buckets": [{"binding": "MOLTBOT_BUCKET", "bucket_name": "moltbot-staging"}],
+                "d1_databases": [d1_binding("staging")],
+                "secrets": secrets,
             }
         },
     }
@@ -202,4 +259,5 @@ def initial_tree(production: str, staging: str) -> dict[str, str]:
         ".github/workflows/deploy.yml": "name: checks\non: [push]\n",
     }
     files.update({f"src/{area}/index.ts": f"// {area}\n" for area in AREAS})
+    files.update(MIGRATIONS)
     return files

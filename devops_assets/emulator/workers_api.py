@@ -14,6 +14,7 @@ import math
 import uuid
 
 from devops_assets.emulator.builds_api import ACCOUNT
+from devops_assets.emulator.secrets_api import version_detail
 from devops_assets.emulator.state import iso_us
 from devops_assets.emulator.wire import (
     BAD_BODY,
@@ -48,7 +49,7 @@ def get_version(app, req: Request, account_id: str, script: str, version_id: str
     version = app.state.version(script, version_id)
     if version is None:
         raise ApiError(404, NOT_FOUND_WORKERS, f"Version {version_id} not found")
-    return ok({**version, "resources": _resources(version)})
+    return ok(version_detail(app.state, version))
 
 
 def list_deployments(app, req: Request, account_id: str, script: str) -> Reply:
@@ -142,26 +143,6 @@ def _triggered_by(state, script: str, versions: list[dict]) -> str:
     number = state.version(script, versions[0]["version_id"])["number"]
     older = number < (state.version(script, serving) or {"number": 0})["number"]
     return "rollback" if older else "deployment"
-
-
-def _resources(version: dict) -> dict:
-    return {
-        "bindings": [
-            {"name": "MOLTBOT_BUCKET", "type": "r2_bucket", "bucket_name": "moltbot-data"},
-            {"name": "ANTHROPIC_API_KEY", "type": "secret_text"},
-        ],
-        "script": {
-            "etag": version["id"].replace("-", ""),
-            "handlers": ["fetch"],
-            "last_deployed_from": version["metadata"]["source"],
-        },
-        "script_runtime": {
-            "compatibility_date": "2026-05-01",
-            "usage_model": "standard",
-            "compatibility_flags": ["nodejs_compat"],
-            "limits": {"cpu_ms": 30000},
-        },
-    }
 
 
 ROUTES = (

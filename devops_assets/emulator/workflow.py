@@ -13,10 +13,11 @@ import json
 import math
 import random
 import re
+import uuid
 from datetime import date, datetime, timedelta
 
 from devops_assets.emulator import story
-from devops_assets.emulator.records import EnvSpec, PlannedIncident
+from devops_assets.emulator.records import EnvSpec, PlannedIncident, SimVersion
 from devops_assets.emulator.story import Feature, initial_tree, package_json
 from devops_assets.emulator.tags import tag_deployments
 from devops_assets.emulator.timeline import Timeline
@@ -51,7 +52,45 @@ def simulate(seed: int, end: datetime, days: int, staging: EnvSpec, production: 
     flow.plan()
     timeline.run()
     timeline.tags = tag_deployments(timeline)
+    add_secret_versions(timeline)
     return timeline
+
+
+SECRET_DELAY = timedelta(hours=1)  # after the first version, the releaser puts the secrets
+
+
+def add_secret_versions(tl: Timeline) -> None:
+    """The releaser puts each required secret with ``wrangler versions secret put``
+    soon after the first deployment: one version per secret (``workers/triggered_by:
+    secret``), built on the first upload and not deployed; the next upload inherits
+    them. Added once the play is over, without drawing from the generator, so every
+    commit, build and deployment stays as it was; later versions are renumbered."""
+    count = len(story.REQUIRED_SECRETS)
+    for env in tl.envs.values():
+        mine = [v for v in tl.versions if v.worker == env.worker]
+        if not mine:
+            continue
+        first = mine[0]
+        limit = mine[1].created_on if len(mine) > 1 else tl.end
+        step = min(SECRET_DELAY, (limit - first.created_on) / (count + 2))
+        for v in mine[1:]:
+            v.number += count
+        made = [
+            SimVersion(
+                str(uuid.uuid5(uuid.NAMESPACE_URL, f"devops-assets/secret/{env.worker}/{name}")),
+                env.worker,
+                first.number + k + 1,
+                first.created_on + step * (k + 1),
+                first.build_uuid,
+                f'Updated secret "{name}"',
+                story.RELEASER.email,
+                triggered_by="secret",
+                secret=name,
+            )
+            for k, name in enumerate(story.REQUIRED_SECRETS)
+        ]
+        at = tl.versions.index(first) + 1
+        tl.versions[at:at] = made
 
 
 class Workflow:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from devops_assets.domain.models import BUILD_OUTCOMES, BUILD_STATUSES, Build, Deployment
@@ -179,6 +180,66 @@ def read_version(endpoint: str, raw: dict, where: str) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class VersionDetail:
+    """One Worker version with what it binds: ``GET …/versions/{id}`` read.
+
+    ``bindings`` are the API's binding objects (``name``, ``type`` and the
+    kind's fields; a secret has no value); ``triggered_by`` and ``message``
+    are its ``workers/triggered_by`` and ``workers/message`` annotations.
+    """
+
+    id: str
+    number: int
+    created_on: datetime
+    author_email: str
+    source: str
+    triggered_by: str
+    message: str
+    bindings: tuple[dict, ...]
+    compatibility_date: str
+    compatibility_flags: tuple[str, ...]
+
+
+def read_version_detail(endpoint: str, raw: dict, where: str) -> VersionDetail:
+    """A version with its ``resources``: bindings each with a string ``name`` and ``type``."""
+    version = read_version(endpoint, raw, where)
+    resources = get_field(endpoint, raw, "resources", dict, where)
+    res_where = f"{where}.resources"
+    items = get_field(endpoint, resources, "bindings", list, res_where, nullable=True) or []
+    bindings = []
+    for i, item in enumerate(items):
+        item_where = f"{res_where}.bindings[{i}]"
+        if not isinstance(item, dict):
+            raise MalformedResponse(endpoint, item_where, "an object", item)
+        get_field(endpoint, item, "name", str, item_where)
+        get_field(endpoint, item, "type", str, item_where)
+        bindings.append(dict(item))
+    runtime = get_field(endpoint, resources, "script_runtime", dict, res_where, nullable=True)
+    run_where = f"{res_where}.script_runtime"
+    flags = get_field(
+        endpoint, runtime or {}, "compatibility_flags", list, run_where, nullable=True
+    )
+    for i, flag in enumerate(flags or []):
+        if not isinstance(flag, str):
+            raise MalformedResponse(
+                endpoint, f"{run_where}.compatibility_flags[{i}]", "a string", flag
+            )
+    notes = version["annotations"]
+    return VersionDetail(
+        id=version["id"],
+        number=version["number"],
+        created_on=version["created_on"],
+        author_email=version["author_email"],
+        source=version["source"],
+        triggered_by=str(notes.get("workers/triggered_by") or ""),
+        message=str(notes.get("workers/message") or ""),
+        bindings=tuple(bindings),
+        compatibility_date=text_field(endpoint, runtime or {}, "compatibility_date", run_where),
+        compatibility_flags=tuple(flags or ()),
+    )
+
+
 def read_deployment(endpoint: str, raw: dict, where: str) -> dict:
     """A Worker deployment; ``versions`` as ``(version_id, percentage)`` pairs."""
     notes = get_field(endpoint, raw, "annotations", dict, where, nullable=True) or {}
@@ -215,6 +276,21 @@ def rolled_out(raw: dict, numbers: dict[str, int]) -> tuple[str, float]:
     if len(versions) == 1 or any(v not in numbers for v, _ in versions):
         return max(versions, key=lambda v: v[1])
     return max(versions, key=lambda v: numbers[v[0]])
+
+
+def code_versions(versions: list[dict]) -> dict[str, str]:
+    """For each version a secret change made (annotation ``workers/triggered_by:
+    secret``), the version whose code it carries: the newest version below it
+    that was not itself a secret change. ``versions/latest`` and ``secret put``
+    copy the latest version, and version numbers count up by one per version."""
+    code: dict[str, str] = {}
+    last = None
+    for version in sorted(versions, key=lambda v: v["number"]):
+        if version["annotations"].get("workers/triggered_by") == "secret" and last is not None:
+            code[version["id"]] = last
+        else:
+            last = version["id"]
+    return code
 
 
 def deployment_record(

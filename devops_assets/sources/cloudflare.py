@@ -15,10 +15,13 @@ themselves, or run past ``max_pages``, fails instead of paging forever.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
+from urllib.parse import quote
 
 import httpx
 
@@ -28,6 +31,8 @@ from devops_assets.sources._cloudflare_answers import (
     CloudflareError,
     MalformedResponse,
     PageGuard,
+    VersionDetail,
+    code_versions,
     deployment_kinds,
     deployment_record,
     get_field,
@@ -35,6 +40,7 @@ from devops_assets.sources._cloudflare_answers import (
     read_deployment,
     read_log_line,
     read_version,
+    read_version_detail,
     rolled_out,
 )
 from devops_assets.sources._cloudflare_http import (
@@ -44,7 +50,13 @@ from devops_assets.sources._cloudflare_http import (
     hide_token_in_errors,
 )
 
-__all__ = ["CloudflareClient", "CloudflareError", "MalformedResponse", "client_from_settings"]
+__all__ = [
+    "CloudflareClient",
+    "CloudflareError",
+    "MalformedResponse",
+    "VersionDetail",
+    "client_from_settings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +66,14 @@ BUILD_LOGS = "/accounts/{account_id}/builds/builds/{build_uuid}/logs"
 BUILDS_BY_VERSION = "/accounts/{account_id}/builds/builds"
 VERSIONS = "/accounts/{account_id}/workers/scripts/{script_name}/versions"
 DEPLOYMENTS = "/accounts/{account_id}/workers/scripts/{script_name}/deployments"
+VERSION = "/accounts/{account_id}/workers/scripts/{script_name}/versions/{version_id}"
+LATEST_VERSION = "/accounts/{account_id}/workers/workers/{script_name}/versions/latest"
+SECRETS = "/accounts/{account_id}/workers/scripts/{script_name}/secrets"
+SETTINGS = "/accounts/{account_id}/workers/scripts/{script_name}/settings"
+D1_DATABASES = "/accounts/{account_id}/d1/database"
+D1_QUERY = "/accounts/{account_id}/d1/database/{database_id}/query"
+D1_PER_PAGE = 1000
+MERGE_PATCH = "application/merge-patch+json"
 EMULATOR_BASE = "emulator:"
 EMULATOR_URL = "http://emulator.invalid/client/v4"  # never resolved: the transport is in-process
 VERSION_BATCH = 20
@@ -220,14 +240,22 @@ class CloudflareClient:
     ) -> list[Deployment]:
         """Deployments of ``worker`` with the commit each one serves, newest first.
 
-        The commit is the one the build of the deployment's largest-share
-        version names. ``worker_tag`` is kept for the worker's identity:
-        these endpoints address the worker by name.
+        The commit is the one the build of the deployment's rolled-out version
+        names; a version made by a secret change has no build of its own and
+        carries the code of the version it was copied from (``code_versions``),
+        so rotating a secret is not a new deploy of new code. ``worker_tag`` is
+        kept for the worker's identity: these endpoints address the worker by name.
         """
         deployments = sorted(self.list_deployments(worker), key=lambda d: d["created_on"])
-        numbers = {v["id"]: v["number"] for v in self.list_versions(worker)}
+        versions = self.list_versions(worker)
+        numbers = {v["id"]: v["number"] for v in versions}
+        code = code_versions(versions)
         majors = [rolled_out(d, numbers) for d in deployments]
-        builds = self.builds_for_versions(sorted({vid for vid, _ in majors}), worker=worker)
+        wanted = sorted({code.get(vid, vid) for vid, _ in majors})
+        found = self.builds_for_versions(wanted, worker=worker)
+        builds = {
+            vid: found[code.get(vid, vid)] for vid, _ in majors if code.get(vid, vid) in found
+        }
         kinds = deployment_kinds(deployments, majors, numbers)
         records = []
         for raw, kind, major in zip(deployments, kinds, majors, strict=True):
@@ -266,6 +294,122 @@ class CloudflareClient:
         )
         return read_deployment(endpoint, get_field(endpoint, answer, "result", dict), "result")
 
+    # -- secrets, versions, settings -------------------------------------------------
+
+    def list_secrets(self, script_name: str) -> list[tuple[str, str]]:
+        """``(name, type)`` of the secrets of the script's LATEST version (never values)."""
+        endpoint, body = self._http.request("GET", SECRETS, script_name=script_name)
+        items = get_field(endpoint, body, "result", list)
+        found = []
+        for i, item in enumerate(items):
+            where = f"result[{i}]"
+            if not isinstance(item, dict):
+                raise MalformedResponse(endpoint, where, "an object", item)
+            found.append(
+                (
+                    get_field(endpoint, item, "name", str, where),
+                    get_field(endpoint, item, "type", str, where),
+                )
+            )
+        return found
+
+    def get_version(self, script_name: str, version_id: str) -> VersionDetail:
+        """One version with its bindings and runtime."""
+        endpoint, body = self._http.request(
+            "GET", VERSION, script_name=script_name, version_id=version_id
+        )
+        return read_version_detail(endpoint, get_field(endpoint, body, "result", dict), "result")
+
+    def put_version_secrets(
+        self, script_name: str, changes: Mapping[str, str | None], message: str
+    ) -> VersionDetail:
+        """A new version from the latest one with ``changes`` (name → value, or None to
+        delete), NOT deployed (``PATCH …/workers/workers/{name}/versions/latest``).
+
+        The values travel only in the request body, a :class:`SealedBody` whose text
+        form hides it (the SDK's debug log prints the request options); an error that
+        quoted a value anyway has it written ``***``.
+        """
+        values = [v for v in changes.values() if v is not None]
+        for name, value in changes.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(
+                    f"put_version_secrets: a secret name must be a non-empty string, got {name!r}"
+                )
+            if value is not None and not isinstance(value, str):
+                raise ValueError(
+                    f"put_version_secrets: the value of {name} must be a string or None, "
+                    f"got {type(value).__name__}"
+                )
+        env = {
+            name: None if value is None else {"type": "secret_text", "text": value}
+            for name, value in changes.items()
+        }
+        content = SealedBody(json.dumps({"env": env, "annotations": {"workers/message": message}}))
+        try:
+            endpoint, body = self._send(
+                "PATCH", LATEST_VERSION, content, MERGE_PATCH, script_name=script_name
+            )
+            return read_version_detail(
+                endpoint, get_field(endpoint, body, "result", dict), "result"
+            )
+        except CloudflareError as exc:
+            for value in values:
+                exc.hide(value)
+            raise
+
+    def script_settings(self, script_name: str) -> dict:
+        """``GET …/settings``'s result: the settings of the version serving most traffic."""
+        endpoint, body = self._http.request("GET", SETTINGS, script_name=script_name)
+        return get_field(endpoint, body, "result", dict)
+
+    # -- D1 ----------------------------------------------------------------------------
+
+    def list_d1_databases(self) -> list[dict]:
+        """Every D1 database of the account: ``uuid``, ``name``, ``version``, ``created_at``."""
+        found, page, guard = [], 1, PageGuard(self.max_pages)
+        while True:
+            params = {"page": page, "per_page": D1_PER_PAGE}
+            endpoint, body = self._http.request("GET", D1_DATABASES, params)
+            items = get_field(endpoint, body, "result", list)
+            for i, item in enumerate(items):
+                if not isinstance(item, dict):
+                    raise MalformedResponse(endpoint, f"result[{i}]", "an object", item)
+                get_field(endpoint, item, "uuid", str, f"result[{i}]")
+                get_field(endpoint, item, "name", str, f"result[{i}]")
+            found += items
+            if not guard.more(endpoint, body, page, D1_PER_PAGE, [d["uuid"] for d in items]):
+                return found
+            page += 1
+
+    def d1_query(self, database_id: str, sql: str, params: Sequence = ()) -> list[dict]:
+        """Run ``sql`` (statements separated by ``;``, one batch, all or nothing): one
+        ``{results, success, meta}`` per statement. A SQL error raises CloudflareError."""
+        if isinstance(params, str | bytes):
+            raise ValueError("d1_query: params must be a sequence of values, not a string")
+        endpoint, body = self._http.request(
+            "POST", D1_QUERY, None, {"sql": sql, "params": list(params)}, database_id=database_id
+        )
+        items = get_field(endpoint, body, "result", list)
+        for i, item in enumerate(items):
+            where = f"result[{i}]"
+            if not isinstance(item, dict):
+                raise MalformedResponse(endpoint, where, "an object", item)
+            get_field(endpoint, item, "results", list, where)
+        return items
+
+    def _send(self, method: str, template: str, content: bytes, content_type: str, **ids: str):
+        """A write whose body is raw ``content`` (kept out of the SDK's debug log)."""
+        http = self._http
+        label = " ".join([method, template, *(f"{k}={v}" for k, v in ids.items())])
+        path = template.format(
+            account_id=self.account_id, **{k: quote(v, safe="") for k, v in ids.items()}
+        )
+        options = {"headers": {"Content-Type": content_type}}
+        verb = getattr(http.sdk, method.lower())
+        send = partial(verb, path, cast_to=httpx.Response, content=content, options=options)
+        return label, http._envelope(label, http.call(label, method, send))
+
     def verify_token(self) -> str:
         """The token's status (``active``, ``disabled``, ``expired``), by the SDK's typed call."""
         endpoint = "GET /user/tokens/verify"
@@ -276,6 +420,22 @@ class CloudflareClient:
                 endpoint, "result.status", "active, disabled or expired", status
             )
         return status
+
+
+class SealedBody(bytes):
+    """A request body that holds secret values: sent as is, never shown.
+
+    The SDK logs every request's options at DEBUG, the body included; this
+    body's ``repr`` and ``str`` name it without showing it.
+    """
+
+    def __new__(cls, text: str):
+        return super().__new__(cls, text.encode("utf-8"))
+
+    def __repr__(self) -> str:
+        return f"<request body hidden, {len(self)} bytes>"
+
+    __str__ = __repr__
 
 
 def client_from_settings(settings: CloudflareSettings, token: str | None) -> CloudflareClient:
