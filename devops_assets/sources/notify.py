@@ -28,6 +28,10 @@ EVENTS = (
     "promoted",
     "rolled_back",
     "build_failed",
+    "secret_rotation_requested",
+    "secret_rotation_refused",
+    "secret_rotated",
+    "secret_rotation_failed",
 )
 _ICONS = {
     "deploy_started": ":rocket:",
@@ -37,6 +41,10 @@ _ICONS = {
     "promoted": ":white_check_mark:",
     "rolled_back": ":rewind:",
     "build_failed": ":x:",
+    "secret_rotation_requested": ":key:",
+    "secret_rotation_refused": ":no_entry:",
+    "secret_rotated": ":closed_lock_with_key:",
+    "secret_rotation_failed": ":warning:",
 }
 
 

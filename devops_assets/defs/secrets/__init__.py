@@ -1,0 +1,1 @@
+"""Secrets: the inventory asset, the daily rotation check, approvals and rotations."""

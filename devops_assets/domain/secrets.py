@@ -1,0 +1,359 @@
+"""Secret rotation: requests, approvals, the checks before a rotation, and the inventory.
+
+A rotation request is frozen when it is made: environment, worker, secret,
+where the new value comes from, the policy, who asked and why, and when it
+expires. ``request_hash`` digests exactly those fields; an approval records the
+hash it approved, so it cannot be reused for another request nor for this one
+after the request (or the policy it was made under) changed.
+
+States of a request (one open request per worker and secret at a time):
+
+- ``requested``: waiting for an approval until ``expires_at``;
+- ``approved``: an approver (not the requester) approved it; the approval
+  lives ``approval_ttl_hours``;
+- ``running``: a rotation run claimed it (the approval is used up);
+- ``rotated``: the new value serves 100 %;
+- ``failed``: the rotation stopped with the previous version serving; the
+  request stays open (no second request for the secret) until it is approved
+  again and rotated, or expires;
+- ``needs_attention``: the new version was promoted and then failed its
+  check, and putting the previous version back failed too: a person must look;
+- ``expired``: nobody approved it in time (or its failed attempt was never
+  retried in time).
+
+Nothing here holds a secret value: values exist only inside the rotation run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets as random
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+STATES = ("requested", "approved", "running", "rotated", "failed", "needs_attention", "expired")
+OPEN_STATES = frozenset({"requested", "approved", "running", "failed", "needs_attention"})
+ROTATABLE_STATES = frozenset({"approved"})
+APPROVABLE_STATES = frozenset({"requested", "failed"})
+SECRET_TYPES = frozenset({"secret_text", "secret_key"})
+TRIGGERED_BY = "workers/triggered_by"
+MESSAGE = "workers/message"
+
+
+class Refused(RuntimeError):
+    """A request, approval or rotation the rules refuse; ``rule`` names the rule."""
+
+    def __init__(self, rule: str, text: str):
+        super().__init__(text)
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class RotationRequest:
+    request_id: str
+    environment: str
+    worker: str
+    secret: str
+    source: str  # generate | env:VAR | file:PATH
+    max_age_days: int
+    generator: str  # "<length>:<charset>" for generated values, "" otherwise
+    requested_by: str
+    reason: str
+    requested_at: datetime
+    expires_at: datetime
+    state: str = "requested"
+    updated_at: datetime | None = None
+    detail: str = ""
+    request_hash: str = ""
+
+    def frozen(self) -> dict:
+        """The fields an approval binds to."""
+        keep = (
+            "request_id environment worker secret source max_age_days generator requested_by reason"
+        ).split()
+        out = {k: getattr(self, k) for k in keep}
+        out["requested_at"] = self.requested_at.isoformat()
+        out["expires_at"] = self.expires_at.isoformat()
+        return out
+
+    def digest(self) -> str:
+        return request_hash(self)
+
+
+@dataclass(frozen=True)
+class Approval:
+    approval_id: str
+    request_id: str
+    request_hash: str
+    approver: str
+    approved_at: datetime
+    expires_at: datetime
+    used_by_run: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionMade:
+    """A version this platform made (rotation or sync), recorded by its id."""
+
+    worker: str
+    version_id: str
+    based_on: str  # the version it was made from
+    names: tuple[str, ...]  # the secrets it set or removed
+    request_id: str  # the rotation request, or the sync run
+    made_at: datetime
+    outcome: str  # staged | promoted | abandoned | needs_attention
+
+
+@dataclass(frozen=True)
+class InventoryRow:
+    environment: str
+    worker: str
+    secret: str
+    present: bool  # False: secrets.required names it, the worker lacks it
+    last_rotated_at: datetime | None  # by this platform
+    changed_outside: bool  # a secret change after our last rotation that we did not make
+    changed_outside_at: datetime | None
+    max_age_days: int
+    due_at: datetime | None  # None: age unknown, due now
+    status: str  # ok | due | unknown_age | missing
+    open_request: str | None = None
+
+    def age_days(self, now: datetime) -> float | None:
+        if self.last_rotated_at is None or self.changed_outside:
+            return None
+        return (now - self.last_rotated_at).total_seconds() / 86400
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        for key in ("last_rotated_at", "changed_outside_at", "due_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+
+def request_hash(request: RotationRequest) -> str:
+    text = json.dumps(request.frozen(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def request_id(environment: str, secret: str, requested_at: datetime) -> str:
+    """A readable, unique id: ``rot-<env>-<secret>-<UTC instant>-<6 random hex>``."""
+    stamp = requested_at.strftime("%Y%m%dT%H%M%SZ")
+    return f"rot-{environment}-{secret.lower().replace('_', '-')}-{stamp}-{random.token_hex(3)}"
+
+
+def approval_id(request: RotationRequest, approver: str, at: datetime) -> str:
+    text = f"{request.request_hash}|{approver}|{at.isoformat()}"
+    return "apr-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def generate(length: int, alphabet: str) -> str:
+    """A new value from the OS's CSPRNG."""
+    return "".join(random.choice(alphabet) for _ in range(length))
+
+
+def normalise(value: str, where: str) -> str:
+    """One rule for values read from a variable or a file: trailing whitespace
+    (a file's final newline) is dropped, as wrangler does; an empty value or one
+    with a control character inside is refused (the message never shows it)."""
+    value = value.rstrip()
+    if not value:
+        raise Refused("source", f"{where} is empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise Refused("source", f"{where} holds a control character (a value is one line)")
+    return value
+
+
+# -- approvals -------------------------------------------------------------------
+
+
+def check_approval(
+    request: RotationRequest | None,
+    request_id_asked: str,
+    approver: str,
+    approvers: Sequence[str],
+    now: datetime,
+) -> RotationRequest:
+    """Refuse an approval the rules do not allow; return the request."""
+    if request is None:
+        raise Refused("request", f"no rotation request {request_id_asked!r}")
+    if approver not in approvers:
+        raise Refused(
+            "approver",
+            f"{approver} is not an approver ([secrets] approvers: {', '.join(approvers)})",
+        )
+    if approver == request.requested_by:
+        raise Refused(
+            "two_person", f"{approver} asked for {request.request_id} and cannot approve it"
+        )
+    if request.state not in APPROVABLE_STATES:
+        raise Refused("state", f"{request.request_id} is {request.state}, not waiting for approval")
+    if now >= request.expires_at:
+        raise Refused(
+            "request_expired",
+            f"{request.request_id} expired at {request.expires_at:%Y-%m-%d %H:%M} UTC",
+        )
+    if request.digest() != request.request_hash:
+        raise Refused("request_hash", f"{request.request_id} changed since it was made")
+    return request
+
+
+# -- rotation --------------------------------------------------------------------
+
+
+def check_rotation(
+    request: RotationRequest | None,
+    request_id_asked: str,
+    approval: Approval | None,
+    approval_id_asked: str,
+    approvers: Sequence[str],
+    current: RotationRequest | None,
+    now: datetime,
+) -> tuple[RotationRequest, Approval]:
+    """Every rule a rotation must pass before anything changes. ``current`` is the
+    request as the platform file would make it now (policy and source), to refuse
+    an approval given under another policy."""
+    if request is None:
+        raise Refused("request", f"no rotation request {request_id_asked!r}")
+    if not approval_id_asked:
+        raise Refused("approval", f"{request.request_id} has no approval: rotation needs one")
+    if approval is None:
+        raise Refused("approval", f"no approval {approval_id_asked!r}")
+    if approval.request_id != request.request_id:
+        raise Refused(
+            "approval_binding",
+            f"approval {approval.approval_id} is for {approval.request_id}, "
+            f"not {request.request_id}",
+        )
+    if approval.request_hash != request.digest() or request.request_hash != request.digest():
+        raise Refused(
+            "approval_binding",
+            f"approval {approval.approval_id} approved another version of {request.request_id}",
+        )
+    if approval.used_by_run is not None:
+        raise Refused(
+            "approval_used",
+            f"approval {approval.approval_id} was used by run {approval.used_by_run}",
+        )
+    if now >= approval.expires_at:
+        raise Refused(
+            "approval_expired",
+            f"approval {approval.approval_id} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC",
+        )
+    if approval.approved_at >= request.expires_at:
+        raise Refused("request_expired", f"{request.request_id} had expired when it was approved")
+    if approval.approver == request.requested_by:
+        raise Refused(
+            "two_person", f"{approval.approver} asked for and approved {request.request_id}"
+        )
+    if approval.approver not in approvers:
+        raise Refused("approver", f"{approval.approver} is no longer an approver")
+    if request.state not in ROTATABLE_STATES:
+        raise Refused("state", f"{request.request_id} is {request.state}, not approved")
+    if current is not None and (
+        (current.source, current.max_age_days, current.generator)
+        != (request.source, request.max_age_days, request.generator)
+    ):
+        raise Refused(
+            "policy_changed",
+            f"the policy of {request.secret} changed since {request.request_id} was made",
+        )
+    return request, approval
+
+
+# -- inventory -------------------------------------------------------------------
+
+_QUOTED = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"')
+
+
+def changed_names(version: dict, known: Iterable[str]) -> set[str]:
+    """The secrets a ``triggered_by: secret`` version changed, from its message
+    (wrangler writes ``Updated secret "NAME"``); every known one when it does not say."""
+    known = set(known)
+    named = set(_QUOTED.findall(str((version.get("annotations") or {}).get(MESSAGE, ""))))
+    return (named & known) or known
+
+
+def inventory(
+    environment: str,
+    worker: str,
+    names: Iterable[str],
+    required: Iterable[str],
+    versions: Sequence[dict],
+    ours: Sequence[VersionMade],
+    policy_age: dict[str, int],
+    open_requests: dict[str, str],
+) -> list[InventoryRow]:
+    """The worker's secrets with their age by our records, flags for changes made
+    elsewhere (``triggered_by: secret`` versions we did not make, matched by version
+    id), due dates, and the required secrets the worker lacks."""
+    names = set(names)
+    our_ids = {v.version_id for v in ours}
+    rotated: dict[str, datetime] = {}
+    for made in ours:
+        if made.outcome == "promoted":
+            for name in made.names:
+                if name not in rotated or made.made_at > rotated[name]:
+                    rotated[name] = made.made_at
+    outside: dict[str, datetime] = {}
+    for version in versions:
+        notes = version.get("annotations") or {}
+        if notes.get(TRIGGERED_BY) != "secret" or version["id"] in our_ids:
+            continue
+        for name in changed_names(version, names):
+            if name not in outside or version["created_on"] > outside[name]:
+                outside[name] = version["created_on"]
+    rows = []
+    for name in sorted(names | set(required)):
+        max_age = policy_age.get(name, policy_age.get("", 90))
+        if name not in names:
+            rows.append(
+                InventoryRow(
+                    environment,
+                    worker,
+                    name,
+                    False,
+                    None,
+                    False,
+                    None,
+                    max_age,
+                    None,
+                    "missing",
+                    open_requests.get(name),
+                )
+            )
+            continue
+        last = rotated.get(name)
+        changed_at = outside.get(name)
+        changed = changed_at is not None and (last is None or changed_at > last)
+        due = None if last is None or changed else last + timedelta(days=max_age)
+        status = "unknown_age" if due is None else "ok"
+        rows.append(
+            InventoryRow(
+                environment,
+                worker,
+                name,
+                True,
+                last,
+                changed,
+                changed_at if changed else None,
+                max_age,
+                due,
+                status,
+                open_requests.get(name),
+            )
+        )
+    return rows
+
+
+def is_due(row: InventoryRow, now: datetime) -> bool:
+    """A secret to rotate: present, and of unknown age or past its due date."""
+    return row.present and (row.due_at is None or now >= row.due_at)
+
+
+def with_status(row: InventoryRow, now: datetime) -> InventoryRow:
+    if row.status == "ok" and row.due_at is not None and now >= row.due_at:
+        return InventoryRow(**{**row.__dict__, "status": "due"})
+    return row

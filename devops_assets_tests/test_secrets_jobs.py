@@ -1,0 +1,98 @@
+"""The secret jobs as launched: typed config without any value field, literal values
+only, the deploy lane on rotations, the daily schedule, refusals failing the run."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from devops_assets.defs import build_definitions
+from devops_assets.defs.deploy.jobs import DEPLOY_LANE
+from devops_assets.defs.secrets.jobs import ApproveConfig, RotateConfig, RotationCheckConfig
+from devops_assets_tests.test_secrets_rotation import CISO, GATEWAY, OPS, request
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def run(defs, instance, job_name: str, op: str, config: dict):
+    job = defs.resolve_job_def(job_name)
+    return job.execute_in_process(
+        run_config={"ops": {op: {"config": config}}, **QUIET},
+        instance=instance,
+        tags=dict(job.tags),
+        raise_on_error=False,
+    )
+
+
+def failure(result) -> str:
+    return next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
+
+
+def test_config_carries_ids_and_names_only():
+    assert set(RotateConfig.model_fields) == {"request_id", "approval_id", "requested_by"}
+    assert set(ApproveConfig.model_fields) == {"request_id", "approver"}
+    assert set(RotationCheckConfig.model_fields) == {
+        "requested_by",
+        "environment",
+        "secret",
+        "reason",
+    }
+    for model in (RotateConfig, ApproveConfig, RotationCheckConfig):
+        assert all(f.description for f in model.model_fields.values())
+
+
+def test_jobs_schedule_and_lane(world):
+    defs = build_definitions(world.config)
+    assert defs.resolve_job_def("rotate_secrets").tags == DEPLOY_LANE
+    schedule = defs.resolve_schedule_def("secret_rotation_check")
+    assert schedule.cron_schedule == "0 7 * * *"
+    assert schedule.job_name == "request_secret_rotation"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    spec = defs.resolve_assets_def("secret_inventory")
+    key = dg.AssetKey("secret_inventory")
+    assert spec.group_names_by_key[key] == "environments"
+    assert spec.owners_by_key[key] and spec.descriptions_by_key[key]
+
+
+def test_a_reference_instead_of_a_literal_is_refused_before_it_is_read(world, monkeypatch):
+    monkeypatch.setenv("SOMEONE", CISO)
+    req = request(world, by=OPS)
+    with dg.instance_for_test() as instance:
+        defs = build_definitions(world.config)
+        result = run(
+            defs,
+            instance,
+            "approve_secret_rotation",
+            "approve_rotation",
+            {"request_id": req.request_id, "approver": {"env": "SOMEONE"}},
+        )
+    assert not result.success
+    assert "approver: a literal value" in failure(result)
+    assert world.warehouse.secrets.request(req.request_id).state == "requested"
+
+
+def test_refusals_fail_the_run_with_their_rule_and_an_audit_row(world):
+    req = request(world, by=CISO)
+    with dg.instance_for_test() as instance:
+        defs = build_definitions(world.config)
+        own = run(
+            defs,
+            instance,
+            "approve_secret_rotation",
+            "approve_rotation",
+            {"request_id": req.request_id, "approver": CISO},
+        )
+        bare = run(
+            defs,
+            instance,
+            "rotate_secrets",
+            "rotate_secret",
+            {"request_id": req.request_id, "requested_by": OPS},
+        )
+    assert "Refused (two_person)" in failure(own)
+    assert "Refused (approval)" in failure(bare)
+    refused = [(e.action, e.subject) for e in world.warehouse.audit_log() if e.outcome == "refused"]
+    assert refused == [
+        ("approve_secret_rotation", req.request_id),
+        ("rotate_secret", req.request_id),
+    ]
+    assert req.secret == GATEWAY

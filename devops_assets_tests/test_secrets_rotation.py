@@ -1,0 +1,351 @@
+"""Rotation end to end on the seeded demo workspace (in-process emulator, SQLite
+warehouse): due secret → request → second person approves → rotation → the
+inventory shows the new age; each refusal with its audit row; expiry; a failed
+smoke test of the new version; latest ≠ deployed; variable and file sources."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as random
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devops_assets.config_secrets import SecretPolicy
+from devops_assets.delivery import secrets
+from devops_assets.delivery.runtime import open_runtime
+from devops_assets.delivery.staged_version import TEST_SHARE, serving_alone
+from devops_assets.domain.secrets import Refused
+from devops_assets.emulator.app import CLOCK_FILE, EMULATOR_TOKEN, load_app
+from devops_assets.sources.cloudflare import EMULATOR_URL, CloudflareClient
+from devops_assets.store.warehouse import WarehouseWriteError
+
+GATEWAY, ANTHROPIC = "MOLTBOT_GATEWAY_TOKEN", "ANTHROPIC_API_KEY"
+CISO, LEAD = "ciso@moltworker.example", "security-lead@moltworker.example"
+OPS = "ops@moltworker.example"
+STAGING = "moltworker-staging"
+NEXT_KEY = "MOLTWORKER_NEXT_ANTHROPIC_API_KEY"
+
+
+def advance(world, hours: float) -> None:
+    """Move the emulator's clock on (its shared clock never goes back)."""
+    state = Path(world.config.cloudflare.emulator_state)
+    later = world.app().now() + timedelta(hours=hours)
+    (state / CLOCK_FILE).write_text(later.isoformat(), encoding="ascii")
+
+
+def request(world, environment="staging", secret=GATEWAY, by=secrets.SCHEDULER):
+    done = secrets.check_due(world.runtime("run-request"), by, "test", environment, secret)
+    assert len(done.requested) == 1, done
+    return done.requested[0]
+
+
+def audit(world, action: str, outcome: str | None = None):
+    rows = [e for e in world.warehouse.audit_log() if e.action == action]
+    return [e for e in rows if outcome is None or e.outcome == outcome]
+
+
+def serving(world, worker=STAGING) -> str:
+    rt = world.runtime("run-read")
+    return serving_alone(rt.client.list_deployments(worker))
+
+
+def test_a_due_secret_is_requested_approved_rotated_and_the_inventory_shows_its_age(world):
+    done = secrets.check_due(world.runtime("run-check"))
+    asked = {(r.environment, r.secret) for r in done.requested}
+    assert asked == {(e, s) for e in ("staging", "production") for s in (GATEWAY, ANTHROPIC)}
+    assert "secret_rotation_requested" in world.notices()
+    assert len(audit(world, secrets.REQUEST, "allowed")) == 4
+    # asked again: the open requests stand, no second one
+    again = secrets.check_due(world.runtime("run-check-2"))
+    assert again.requested == [] and len(again.already_open) == 4
+
+    req = next(r for r in done.requested if (r.environment, r.secret) == ("staging", GATEWAY))
+    assert req.requested_by == secrets.SCHEDULER and req.reason.endswith("age unknown")
+    before = serving(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    outcome = secrets.rotate(world.runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+
+    assert outcome.promoted and outcome.previous_version == before
+    assert serving(world) == outcome.staged_version != before
+    app = world.app()
+    old = app.secret_digest(STAGING, before, GATEWAY)
+    new = app.secret_digest(STAGING, outcome.staged_version, GATEWAY)
+    assert new and new != old
+    # the other secret is carried over unchanged
+    assert app.secret_digest(STAGING, outcome.staged_version, ANTHROPIC) == app.secret_digest(
+        STAGING, before, ANTHROPIC
+    )
+    assert [s.percentage for s in outcome.smoke] == [TEST_SHARE, 100.0]
+    assert world.warehouse.secrets.request(req.request_id).state == "rotated"
+    assert [e.outcome for e in audit(world, secrets.ROTATE)] == ["allowed", "succeeded"]
+    assert "secret_rotated" in world.notices()
+
+    rows = {(r.environment, r.secret): r for r in secrets.inventory(world.runtime("run-inv"))}
+    rotated = rows[("staging", GATEWAY)]
+    now = world.app().now()
+    assert rotated.status == "ok" and not rotated.changed_outside
+    assert rotated.age_days(now) < 0.01 and rotated.due_at == rotated.last_rotated_at + timedelta(
+        days=30
+    )
+    assert rows[("staging", ANTHROPIC)].status == "unknown_age"
+    assert rows[("production", GATEWAY)].status == "unknown_age"
+    stored = {(r.environment, r.secret): r for r in world.warehouse.secrets.inventory()}
+    assert stored[("staging", GATEWAY)].last_rotated_at == rotated.last_rotated_at
+    # the rotated secret is no longer due: the next check asks nothing new for it
+    assert ("staging", GATEWAY) not in {
+        (r.environment, r.secret) for r in secrets.check_due(world.runtime("r3")).requested
+    }
+
+
+def test_the_requester_cannot_approve_their_own_request(world):
+    req = request(world, by=CISO)
+    with pytest.raises(Refused) as caught:
+        secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    assert caught.value.rule == "two_person"
+    [row] = audit(world, secrets.APPROVE, "refused")
+    assert (row.actor, row.subject, row.environment) == (CISO, req.request_id, "staging")
+    assert "two_person" in row.reason
+    assert world.warehouse.secrets.request(req.request_id).state == "requested"
+    # the other approver may
+    secrets.approve(world.runtime("run-approve-2"), req.request_id, LEAD)
+    assert world.warehouse.secrets.request(req.request_id).state == "approved"
+
+
+def test_someone_outside_the_approvers_cannot_approve(world):
+    req = request(world)
+    with pytest.raises(Refused) as caught:
+        secrets.approve(world.runtime("run-approve"), req.request_id, OPS)
+    assert caught.value.rule == "approver"
+    assert len(audit(world, secrets.APPROVE, "refused")) == 1
+
+
+def test_no_approval_is_refused(world):
+    req = request(world)
+    before = serving(world)
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(world.runtime("run-rotate"), req.request_id, "", OPS)
+    assert caught.value.rule == "approval"
+    [row] = audit(world, secrets.ROTATE, "refused")
+    assert row.subject == req.request_id and "approval" in row.reason
+    assert serving(world) == before
+    assert "secret_rotation_refused" in world.notices()
+
+
+def test_an_approval_for_another_request_is_refused(world):
+    staging = request(world, "staging")
+    production = request(world, "production")
+    approval = secrets.approve(world.runtime("run-approve"), production.request_id, CISO)
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(world.runtime("run-rotate"), staging.request_id, approval.approval_id, OPS)
+    assert caught.value.rule == "approval_binding"
+    [row] = audit(world, secrets.ROTATE, "refused")
+    assert row.subject == staging.request_id and production.request_id in row.reason
+    # the approval stays unused for its own request
+    assert world.warehouse.secrets.approval(approval.approval_id).used_by_run is None
+
+
+def test_an_expired_approval_is_refused(world):
+    req = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    advance(world, world.config.secrets.approval_ttl_hours + 1)
+    before = serving(world)
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(world.runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    assert caught.value.rule == "approval_expired"
+    [row] = audit(world, secrets.ROTATE, "refused")
+    assert "expired" in row.reason and row.detail["approval"] == approval.approval_id
+    assert serving(world) == before
+
+
+def test_an_approval_runs_one_rotation(world):
+    req = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    secrets.rotate(world.runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(world.runtime("run-again"), req.request_id, approval.approval_id, OPS)
+    assert caught.value.rule == "approval_used"
+
+
+def test_a_request_expires_unapproved_and_a_new_one_follows(world):
+    req = request(world)
+    advance(world, world.config.secrets.request_ttl_hours + 1)
+    with pytest.raises(Refused) as caught:
+        secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    assert caught.value.rule == "request_expired"
+    done = secrets.check_due(world.runtime("run-check"))
+    assert req.request_id in done.expired
+    assert world.warehouse.secrets.request(req.request_id).state == "expired"
+    assert [e.outcome for e in audit(world, secrets.REQUEST) if e.subject == req.request_id] == [
+        "allowed",
+        "expired",
+    ]
+    assert ("staging", GATEWAY) in {(r.environment, r.secret) for r in done.requested}
+
+
+def test_a_failed_smoke_test_keeps_the_old_version_and_the_request_open(world):
+    req = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    before = serving(world)
+    world.app().refuse_secret(STAGING, GATEWAY)  # the provider rejects any new value
+    with pytest.raises(secrets.RotationFailed, match="smoke"):
+        secrets.rotate(world.runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    assert serving(world) == before
+    deployments = world.runtime("r").client.list_deployments(STAGING)
+    newest = max(deployments, key=lambda d: d["created_on"])
+    assert newest["versions"] == [(before, 100.0)]
+    stored = world.warehouse.secrets.request(req.request_id)
+    assert stored.state == "failed"
+    assert world.warehouse.secrets.open_requests(STAGING)[GATEWAY] == req.request_id
+    assert [e.outcome for e in audit(world, secrets.ROTATE)] == ["allowed", "failed"]
+    assert "secret_rotation_failed" in world.notices()
+    made = {v.version_id: v for v in world.warehouse.secrets.versions(STAGING)}
+    abandoned = [v for v in made.values() if v.outcome == "abandoned"]
+    assert len(abandoned) == 1 and abandoned[0].based_on == before
+    # no second request for the same secret while this one is open
+    assert secrets.check_due(world.runtime("r2")).already_open.count(req.request_id) == 1
+
+
+def test_a_retry_rolls_forward_over_its_own_abandoned_version(world):
+    req = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    world.app().refuse_secret(STAGING, GATEWAY)
+    with pytest.raises(secrets.RotationFailed):
+        secrets.rotate(world.runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    # approved again after the failure: the retry builds on its own abandoned version
+    again = secrets.approve(world.runtime("run-approve-2"), req.request_id, LEAD)
+    with pytest.raises(secrets.RotationFailed):  # the provider still refuses
+        secrets.rotate(world.runtime("run-rotate-2"), req.request_id, again.approval_id, OPS)
+    assert [e.outcome for e in audit(world, secrets.ROTATE)] == [
+        "allowed",
+        "failed",
+        "allowed",
+        "failed",
+    ]
+
+
+def test_latest_not_deployed_is_refused(world):
+    req = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    before = serving(world)
+    world.push()  # a build uploads a version nobody deployed yet
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(world.runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    assert caught.value.rule == "latest_is_deployed"
+    assert "undeployed code" in str(caught.value)
+    [row] = audit(world, secrets.ROTATE, "refused")
+    assert "latest_is_deployed" in row.reason
+    assert serving(world) == before
+    # nothing was used up: the request is still approved
+    assert world.warehouse.secrets.request(req.request_id).state == "approved"
+    assert world.warehouse.secrets.approval(approval.approval_id).used_by_run is None
+
+
+def test_a_held_deploy_lock_refuses_the_rotation(world):
+    req = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    now = world.app().now()
+    world.warehouse.deploys.acquire("staging", "run-deploy", OPS, "abc", now, lambda r: True)
+    rt = world.runtime("run-rotate", active=("run-deploy",))
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(rt, req.request_id, approval.approval_id, OPS)
+    assert caught.value.rule == "one_at_a_time" and "run-deploy" in str(caught.value)
+
+
+def test_a_value_from_a_variable(world, monkeypatch):
+    value = random.token_urlsafe(40)
+    monkeypatch.setenv(NEXT_KEY, value + "\n")
+    req = request(world, secret=ANTHROPIC)
+    assert req.source == f"env:{NEXT_KEY}"
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, LEAD)
+    outcome = secrets.rotate(world.runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    stored = world.app().secret_digest(STAGING, outcome.staged_version, ANTHROPIC)
+    assert stored == hashlib.sha256(value.encode()).hexdigest()  # trailing newline dropped
+
+
+def test_an_unset_variable_refuses_before_anything_changes(world, monkeypatch):
+    monkeypatch.delenv(NEXT_KEY, raising=False)
+    req = request(world, secret=ANTHROPIC)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, LEAD)
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(world.runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    assert caught.value.rule == "source" and NEXT_KEY in str(caught.value)
+    assert world.warehouse.secrets.request(req.request_id).state == "approved"
+
+
+def test_a_value_from_a_file(world, tmp_path):
+    value = random.token_hex(32)
+    path = tmp_path / "gateway-token.txt"
+    path.write_text(value + "\n", encoding="utf-8")
+    settings = world.config.secrets
+    policies = tuple(
+        SecretPolicy(p.name, p.max_age_days, f"file:{path}") if p.name == GATEWAY else p
+        for p in settings.policies
+    )
+    config = replace(world.config, secrets=replace(settings, policies=policies))
+
+    def runtime(run_id):
+        return open_runtime(config, world.warehouse, None, world.repo, run_id, lambda r: False)
+
+    done = secrets.check_due(runtime("run-request"), CISO, "rotate from file", "staging", GATEWAY)
+    [req] = done.requested
+    approval = secrets.approve(runtime("run-approve"), req.request_id, LEAD)
+    outcome = secrets.rotate(runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    stored = world.app().secret_digest(STAGING, outcome.staged_version, GATEWAY)
+    assert stored == hashlib.sha256(value.encode()).hexdigest()
+    # the policy the demo file says now differs from the one approved: refused
+    other = request(world, "production", GATEWAY)
+    ok = secrets.approve(runtime("run-approve-p"), other.request_id, LEAD)
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(runtime("run-rotate-p"), other.request_id, ok.approval_id, OPS)
+    assert caught.value.rule == "policy_changed"
+
+
+def test_a_request_for_a_secret_the_worker_lacks_is_refused_and_audited(world):
+    with pytest.raises(Refused) as caught:
+        secrets.check_due(world.runtime("r"), CISO, "why", "staging", "NO_SUCH_SECRET")
+    assert caught.value.rule == "secret"
+    [row] = audit(world, secrets.REQUEST, "refused")
+    assert (row.environment, row.subject) == ("staging", "staging:NO_SUCH_SECRET")
+
+
+def test_no_rotation_without_its_audit_row(world):
+    req = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    before = serving(world)
+    wh = world.warehouse
+    with wh.engine.begin() as conn:  # the audit table refuses every new row from now on
+        conn.exec_driver_sql(
+            "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'audit store unavailable'); END"
+        )
+    with pytest.raises(WarehouseWriteError, match="audit_log"):
+        secrets.rotate(world.runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    assert serving(world) == before
+    assert wh.secrets.request(req.request_id).state == "approved"
+    assert wh.secrets.approval(approval.approval_id).used_by_run is None
+    assert wh.deploys.holder("staging") is None  # the lock was given back
+
+
+def test_an_unreadable_worker_refuses_the_rotation(world):
+    req = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    rt = world.runtime("run-rotate")
+    rt.client.close()
+    app = load_app(world.config.cloudflare.emulator_state, persist=True)
+    app.fail_next(r"/deployments", 500, times=20)
+    rt.client = CloudflareClient(
+        world.config.cloudflare.account_id,
+        EMULATOR_TOKEN,
+        EMULATOR_URL,
+        transport=httpx.WSGITransport(app=app),
+    )
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(rt, req.request_id, approval.approval_id, OPS)
+    assert caught.value.rule == "facts"
+    [row] = audit(world, secrets.ROTATE, "refused")
+    assert "could not be read" in row.reason
+    assert world.warehouse.secrets.request(req.request_id).state == "approved"
