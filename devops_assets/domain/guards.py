@@ -48,6 +48,11 @@ RULES = (
 )
 STAGING_RULES = ("build", "one_at_a_time")
 ROLLBACK_RULES = ("one_at_a_time", "rollback_target")
+# A D1 migration apply changes the environment like a deploy: the deploy rules that
+# concern the moment (incident, window, lock) hold it; its own rules (staging first,
+# clean ledger, distinct databases) are checked by ``delivery/d1.py``.
+D1_RULES = ("no_active_incident", "deployment_window", "one_at_a_time")
+D1_STAGING_RULES = ("one_at_a_time",)
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,11 @@ def decide(facts: Facts) -> Decision:
 def decide_rollback(facts: Facts) -> Decision:
     """Check the rules a rollback must pass (``known_good_version`` is its target)."""
     return _apply(facts, ROLLBACK_RULES)
+
+
+def decide_d1(facts: Facts) -> Decision:
+    """Check the deploy rules a D1 migration apply shares with a deploy."""
+    return _apply(facts, D1_RULES if facts.environment == "production" else D1_STAGING_RULES)
 
 
 def _apply(facts: Facts, rules: tuple[str, ...]) -> Decision:

@@ -16,6 +16,13 @@ file and ledger row:
 - ``missing``: in the ledger with no file of that name;
 - ``renamed``: a ``missing`` row whose recorded checksum is a pending file's (wrangler
   would run that file a second time).
+
+Below ``classify``: what a ``d1_databases`` binding says (``d1_targets``: by
+database id only), the SQL wrangler sends (ledger table, one file plus its
+ledger row per request), and the judgements an apply needs (``findings`` that
+block it, ``not_proven``: whether staging applied the same files production
+would, ``settings_differ`` between the environments). ``docs/d1.md`` tells the
+whole flow.
 """
 
 from __future__ import annotations
@@ -114,3 +121,223 @@ def classify(
         else:
             status.pending.append(migration.name)
     return status
+
+
+# -- what a D1 binding says, and the SQL wrangler sends --------------------------------
+
+DEFAULT_DIR = "migrations"
+DEFAULT_TABLE = "d1_migrations"
+DEFAULT_PATTERN = "*.sql"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+class MigrationSettingsError(ValueError):
+    """A ``d1_databases`` entry the platform cannot migrate; the message names the key."""
+
+
+@dataclass(frozen=True)
+class D1Target:
+    """One ``d1_databases`` binding of an environment's effective config.
+
+    ``pattern`` is a glob relative to ``migrations_dir`` (``*`` and ``?`` stay
+    inside one path segment, ``**`` crosses them), as ``discover`` reads it.
+    """
+
+    binding: str
+    database_name: str
+    database_id: str
+    migrations_dir: str = DEFAULT_DIR
+    migrations_table: str = DEFAULT_TABLE
+    pattern: str = DEFAULT_PATTERN
+
+    def path_of(self, name: str) -> str:
+        """The repository path of migration ``name``."""
+        return f"{self.migrations_dir}/{name}" if self.migrations_dir else name
+
+
+def d1_targets(config: Mapping, where: str = "") -> list[D1Target]:
+    """The D1 bindings of one effective environment config (``Resolved.config``),
+    each with a ``database_id`` (the platform addresses databases by id only: a
+    binding without one would be looked up by name, the way a wrong environment
+    reaches production)."""
+    found = []
+    for index, entry in enumerate(config.get("d1_databases") or ()):
+        key = f"{where}d1_databases[{index}]"
+        binding = entry.get("binding")
+        if not isinstance(binding, str) or not binding:
+            raise MigrationSettingsError(f"{key}.binding: a binding name")
+        database_id = entry.get("database_id")
+        if not isinstance(database_id, str) or not database_id.strip():
+            raise MigrationSettingsError(
+                f"{key}.database_id: the database's id (binding {binding} has none; the "
+                "platform never resolves a database by name)"
+            )
+        table = entry.get("migrations_table", DEFAULT_TABLE)
+        if not isinstance(table, str) or not _IDENTIFIER.fullmatch(table):
+            raise MigrationSettingsError(
+                f"{key}.migrations_table: a plain table name (letters, digits, _), got {table!r}"
+            )
+        folder = entry.get("migrations_dir", DEFAULT_DIR)
+        if not isinstance(folder, str):
+            raise MigrationSettingsError(f"{key}.migrations_dir: a folder path")
+        folder = _folder(folder, f"{key}.migrations_dir")
+        pattern = entry.get("migrations_pattern", DEFAULT_PATTERN)
+        if not isinstance(pattern, str) or not pattern or pattern.startswith("/"):
+            raise MigrationSettingsError(f"{key}.migrations_pattern: a relative glob")
+        found.append(
+            D1Target(
+                binding,
+                str(entry.get("database_name") or ""),
+                database_id.strip(),
+                folder,
+                table,
+                pattern,
+            )
+        )
+    return found
+
+
+def _folder(text: str, key: str) -> str:
+    parts = [p for p in text.replace("\\", "/").split("/") if p not in ("", ".")]
+    if text.startswith("/") or ".." in parts:
+        raise MigrationSettingsError(f"{key}: a folder inside the repository, got {text!r}")
+    return "/".join(parts)
+
+
+def matches(name: str, pattern: str = DEFAULT_PATTERN) -> bool:
+    """Whether migration ``name`` (relative to the folder) fits ``pattern``."""
+    regex, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            regex.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            regex.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            regex.append("[^/]")
+            i += 1
+        else:
+            regex.append(re.escape(pattern[i]))
+            i += 1
+    return re.fullmatch("".join(regex), name) is not None
+
+
+def from_contents(contents: Mapping[str, bytes]) -> list[MigrationFile]:
+    """Migration files from their names and bytes (read from git), in wrangler's order."""
+    files = [MigrationFile(n, hashlib.sha256(data).hexdigest()) for n, data in contents.items()]
+    return sorted(files, key=lambda f: order_key(f.name))
+
+
+def settings_differ(staging: D1Target, production: D1Target) -> list[str]:
+    """What differs between the two environments' bindings of one name that changes
+    which files run or where they are recorded (each a short sentence)."""
+    problems = []
+    for key in ("migrations_dir", "migrations_table", "pattern"):
+        a, b = getattr(staging, key), getattr(production, key)
+        if a != b:
+            problems.append(
+                f"binding {staging.binding}: {key} is {a!r} in staging, {b!r} in production"
+            )
+    return problems
+
+
+def create_ledger_sql(table: str) -> str:
+    """wrangler's ledger table, created when absent."""
+    return (
+        f'CREATE TABLE IF NOT EXISTS "{_checked(table)}" (id INTEGER PRIMARY KEY AUTOINCREMENT, '
+        "name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)"
+    )
+
+
+def read_ledger_sql(table: str) -> str:
+    return f'SELECT id, name, applied_at FROM "{_checked(table)}" ORDER BY id'
+
+
+TABLE_EXISTS_SQL = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
+
+
+def apply_sql(text: str, name: str, table: str) -> str:
+    """One migration as wrangler sends it: the file's SQL, then the ledger row, in one
+    query request (so the file and its row stand or fall together)."""
+    body = text.rstrip()
+    if body and not body.endswith(";"):
+        body += ";"
+    quoted = name.replace("'", "''")
+    return f"{body}\nINSERT INTO \"{_checked(table)}\" (name) VALUES ('{quoted}');"
+
+
+def ledger_from_rows(rows: Iterable[Mapping]) -> Ledger:
+    """The ledger from the rows of ``read_ledger_sql`` (in ``id`` order)."""
+    ordered = sorted(rows, key=lambda r: r.get("id") or 0)
+    return Ledger(tuple(str(r["name"]) for r in ordered))
+
+
+def _checked(table: str) -> str:
+    if not _IDENTIFIER.fullmatch(table):
+        raise MigrationSettingsError(f"migrations_table: a plain table name, got {table!r}")
+    return table
+
+
+def not_proven(
+    production_pending: Iterable[MigrationFile],
+    staging_ledger: Ledger,
+    staging_recorded: Mapping[str, str],
+) -> list[str]:
+    """Why staging has not applied the set production would apply (empty when it has).
+
+    "The same set": every file production would apply is in staging's ledger, and
+    the checksum the platform recorded when it applied that file to staging equals
+    the checksum of the file production would run. A file staging applied outside
+    the platform (no recorded checksum) proves nothing."""
+    problems = []
+    in_staging = set(staging_ledger.names)
+    for migration in production_pending:
+        if migration.name not in in_staging:
+            problems.append(f"{migration.name} is not applied in staging")
+            continue
+        recorded = staging_recorded.get(migration.name)
+        if recorded is None:
+            problems.append(
+                f"{migration.name} was applied to staging outside the platform (no checksum "
+                "recorded)"
+            )
+        elif recorded != migration.checksum:
+            problems.append(
+                f"{migration.name} differs from what staging applied (checksum "
+                f"{migration.checksum[:12]}, staging ran {recorded[:12]})"
+            )
+    return problems
+
+
+def findings(status: MigrationStatus) -> list[str]:
+    """The findings that block an apply, as short sentences."""
+    found = [f"{n} is out of order (numbered before an applied file)" for n in status.out_of_order]
+    found += [f"{n} was edited after it was applied" for n in status.edited]
+    found += [
+        f"{old} was renamed to {new} (wrangler would run it again)" for old, new in status.renamed
+    ]
+    found += [f"{n} is in the ledger but no file has that name" for n in status.missing]
+    return found
+
+
+def states(
+    files: Iterable[MigrationFile], ledger: Ledger, status: MigrationStatus
+) -> list[tuple[str, str]]:
+    """Every file and ledger row with its state, in wrangler's order."""
+    state: dict[str, str] = {}
+    for name in status.applied:
+        state[name] = "applied"
+    for name in status.pending:
+        state[name] = "pending"
+    for name in status.out_of_order:
+        state[name] = "out_of_order"
+    for name in status.edited:
+        state[name] = "edited"
+    for name in status.missing:
+        state[name] = "missing"
+    for old, new in status.renamed:
+        state[old] = f"renamed to {new}"
+        state[new] = f"renamed from {old}"
+    names = {f.name for f in files} | set(ledger.names)
+    return [(n, state.get(n, "unknown")) for n in sorted(names, key=order_key)]

@@ -1,0 +1,1 @@
+"""D1: each environment's migration files against its database's ledger, and applying them."""
