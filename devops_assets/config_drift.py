@@ -4,7 +4,10 @@
 the first of ``wrangler.json``, ``wrangler.jsonc``, ``wrangler.toml`` that the
 production branch holds, as wrangler looks for them). Each ``[[drift.allow]]``
 accepts one finding key (``vars.DEBUG``, ``r2_buckets.DATA``…) with a reason,
-an owner and an expiry date; an expired entry accepts nothing.
+an owner and an expiry date; an expired entry accepts nothing. Differences
+between git and what is deployed have keys ``deployed.<environment>.<what>``
+(``deployed.staging.vars.LOG_LEVEL``); an ``unknown`` finding (an API error) is
+never accepted.
 """
 
 from __future__ import annotations

@@ -45,10 +45,15 @@ RESOURCE_FIELDS = ("database_id", "bucket_name", "id", "service", "queue", "inde
 @dataclass(frozen=True)
 class Finding:
     key: str  # e.g. "d1_databases.DB", "vars.LOG_LEVEL", "compatibility_date"
-    kind: str  # missing | unexpected | changed | shared
-    severity: str  # high | medium | low
+    kind: str  # missing | unexpected | changed | shared (| unknown | in_progress, deployed.py)
+    severity: str  # high | medium | low (| critical | info, deployed.py)
     detail: str
     fix: str
+    # Added for git-vs-deployed (deployed.py): which comparison found it, and what
+    # syncs it: "edit" (the wrangler file), "redeploy" (the environment's branch
+    # head), "put_secret", "retry" (an API error: read again), "none".
+    comparison: str = "staging~production"
+    action: str = "edit"
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,28 @@ def drift(reference: Resolved, other: Resolved) -> list[Finding]:
 def unallowed(findings: Sequence[Finding], allow: Sequence[Allowed], today: date) -> list[Finding]:
     """The findings no unexpired allow-list entry accepts."""
     return [f for f in findings if not any(entry.allows(f, today) for entry in allow)]
+
+
+# -- added for git-vs-deployed drift and the check (issue 5) -------------------------
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+# Not drift: a rollout in progress is reported, never failed on.
+INFORMATIVE = frozenset({"in_progress"})
+
+
+def failing(findings: Sequence[Finding], allow: Sequence[Allowed], today: date) -> list[Finding]:
+    """What fails the check: every ``unknown`` finding (an API error is never
+    accepted: nothing was compared), and every other drift finding that no
+    unexpired allow-list entry accepts; ``in_progress`` never fails."""
+    open_ = {id(f) for f in unallowed(findings, allow, today)}
+    return [
+        f for f in findings if f.kind == "unknown" or (f.kind not in INFORMATIVE and id(f) in open_)
+    ]
+
+
+def expired(allow: Sequence[Allowed], today: date) -> list[Allowed]:
+    """Allow-list entries past their expiry: they accept nothing and are reported."""
+    return [entry for entry in allow if today > entry.expires]
 
 
 def _bindings(entries) -> dict[str, dict]:
