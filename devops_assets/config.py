@@ -21,6 +21,7 @@ from devops_assets.config_deploy import DeploySettings, parse_deploy
 from devops_assets.config_drift import DriftSettings, parse_drift
 from devops_assets.config_incidents import parse_incidents
 from devops_assets.config_metrics import parse_metric_settings
+from devops_assets.config_secrets import SecretsSettings, parse_secrets
 from devops_assets.config_targets import COMPARATORS, Target, parse_targets
 from devops_assets.domain.settings import MetricSettings
 from devops_assets.toml_reader import ConfigError, TableReader
@@ -75,6 +76,7 @@ class PlatformConfig:
     incidents_file: str | None  # events-format incidents (docs/events.md), if any
     deploy: DeploySettings
     drift: DriftSettings = DriftSettings()
+    secrets: SecretsSettings = SecretsSettings()
     # A Statuspage page's base URL (or "emulator:") as the incident feed instead of a file,
     # and which of its components (name, environment) are ours.
     incidents_statuspage: str | None = None
@@ -142,6 +144,7 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
         "incidents",
         "deploy",
         "drift",
+        "secrets",
     )
     project = root.table("project").only(
         "name", "repository", "timezone", "health_window_days", "as_of"
@@ -178,6 +181,7 @@ def _parse(path: Path, root: TableReader) -> PlatformConfig:
             root, timezone, {e.name for e in environments}, lambda v: _local_path(v, path)
         ),
         drift=parse_drift(root),
+        secrets=parse_secrets(root, lambda v: _local_path(v, path)),
     )
 
 

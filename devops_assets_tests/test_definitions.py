@@ -39,6 +39,8 @@ def test_definitions_expose_the_interface_names():
         "production_lead_time_p50_target",
         "production_rollback_rate_target",
         "no_unallowed_drift",
+        "no_missing_required_secret",
+        "migrations_consistent",
     }
     assert "refresh_pipeline_health" in {job.name for job in repo.get_all_jobs()}
     assert {s.name for s in repo.schedule_defs} >= {"daily_metrics"}

@@ -34,6 +34,8 @@ ASSETS = (
     "release_notes",
     "deploy_audit",
     "config_drift",
+    "secret_inventory",
+    "d1_migrations",
 )
 
 

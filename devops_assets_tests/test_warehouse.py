@@ -24,6 +24,8 @@ from devops_assets.domain.models import (
     Tag,
 )
 from devops_assets.store import Warehouse
+from devops_assets_tests.test_d1_ledger import record as d1_record
+from devops_assets_tests.test_secrets_ledger import fill_secrets
 
 IST = timezone(timedelta(hours=5, minutes=30))
 PDT = timezone(timedelta(hours=-7))
@@ -135,6 +137,8 @@ def fill(wh: Warehouse) -> None:
     wh.replace_metric_values(metric_values())
     wh.replace_pipeline_health(health())
     fill_deploys(wh)
+    fill_secrets(wh)
+    wh.d1.record([d1_record("0001_init.sql", "ab" * 32)])
 
 
 def fill_deploys(wh: Warehouse) -> None:

@@ -10,6 +10,11 @@
 3. A commit that works on staging but breaks production (its production build
    reads a setting staging does not have) goes the same way; production's
    smoke test fails at 10 % and the previous release serves 100 % again.
+4. Environments (``secrets_story``, ``d1_story``, ``drift_story``): a due secret
+   becomes a rotation request that a second person approves before it is
+   rotated; a pending D1 migration is refused on production before staging,
+   then applied to staging and production; a setting changed on the dashboard
+   shows as drift until ``sync_config`` puts git's configuration back.
 
 The sensors are evaluated here one tick at a time against the real instance
 (the daemon does the same every 30 s under ``make dev``); their runs go
@@ -217,4 +222,8 @@ def play(config: PlatformConfig, defs: dg.Definitions, instance) -> Story:
     story.say(f"  CI reported {len(config.quality_gate)} quality-gate steps passed for {bad[:12]}")
     _deploy_production(config, defs, instance, story, bad, "ship the upstream setting")
     story.say(f"  (that version is {release.tag}'s: the release before serves again)")
+    from devops_assets.demo import d1_story, drift_story, secrets_story
+
+    for chapter in (secrets_story, d1_story, drift_story):
+        story.lines.extend(chapter.play(config, defs, instance))
     return story

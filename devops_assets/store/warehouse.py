@@ -32,7 +32,9 @@ from devops_assets.domain.models import (
     MetricValue,
     Tag,
 )
+from devops_assets.store import d1_ledger as _d1_ledger  # noqa: F401 (its table)
 from devops_assets.store import rows as r
+from devops_assets.store import secrets_ledger as _secret_tables  # noqa: F401  (its tables)
 from devops_assets.store.postgres import normalize_url
 from devops_assets.store.rows import WarehouseError
 from devops_assets.store.tables import APPEND_ONLY_DDL, BUILDS, DERIVED, METADATA
@@ -69,6 +71,20 @@ class Warehouse:
         from devops_assets.store.ledger import DeployLedger
 
         return DeployLedger(self)
+
+    @property
+    def secrets(self):
+        """The secret-rotation tables: requests, approvals, versions made, inventory."""
+        from devops_assets.store.secrets_ledger import SecretsLedger
+
+        return SecretsLedger(self)
+
+    @property
+    def d1(self):
+        """The checksums of the D1 migrations the platform applied."""
+        from devops_assets.store.d1_ledger import D1Ledger
+
+        return D1Ledger(self)
 
     @property
     def dialect(self) -> str:
