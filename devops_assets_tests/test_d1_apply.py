@@ -90,6 +90,7 @@ def test_production_is_refused_before_staging_then_both_apply_in_order(world):
         ("production", "allowed"),
         ("production", "succeeded"),
     ]
+    assert world.notices() == ["migrations_refused", "migrations_applied", "migrations_applied"]
     assert world.warehouse.deploys.holder("production") is None
 
 

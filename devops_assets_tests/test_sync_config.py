@@ -106,6 +106,7 @@ def test_a_setting_changed_in_the_dashboard_is_synced_from_git(world):
         ("sync_config", "succeeded"),
     ]
     assert world.warehouse.audit_log("staging")[-1].detail["keys"] == [DATE_KEY]
+    assert world.notices()[-1] == "synced" and "sync_started" in world.notices()
 
 
 ALLOW = """

@@ -320,7 +320,9 @@ def apply(rt: Runtime, environment: str, requested_by: str, reason: str) -> D1Ou
         ]
         _decided(rt, requested_by, environment, sha, reason, decision, plan)
         if not decision.allowed:
-            rt.notify("deploy_refused", environment, sha, f"D1 migrations: {decision.summary()}")
+            rt.notify(
+                "migrations_refused", environment, sha, f"D1 migrations: {decision.summary()}"
+            )
             raise DeployRefused(decision)
         outcome = D1Outcome(environment, sha, decision)
         for database in own.databases:
@@ -337,10 +339,12 @@ def apply(rt: Runtime, environment: str, requested_by: str, reason: str) -> D1Ou
             if result.error is not None:
                 text = f"binding {result.binding}: {result.error}"[: TEXT_LIMIT * 2]
                 _finished(rt, requested_by, environment, sha, "failed", text, outcome)
-                rt.notify("deploy_failed", environment, sha, f"D1 migrations: {text}")
+                rt.notify("migrations_failed", environment, sha, f"D1 migrations: {text}")
                 raise MigrationFailed(f"{environment} D1 migrations stopped: {text}")
         applied = ", ".join(outcome.applied) or "nothing was pending"
         _finished(rt, requested_by, environment, sha, "succeeded", applied, outcome)
+        if outcome.applied:
+            rt.notify("migrations_applied", environment, sha, f"D1 migrations applied: {applied}")
         return outcome
     finally:
         if holder is None:
@@ -462,5 +466,7 @@ def _refuse_unknown(rt, actor, environment, subject, reason, exc: Exception):
     refusal = guards.Refusal("facts", f"could not be read: {exc}"[:TEXT_LIMIT])
     decision = guards.Decision(False, ("facts",), (refusal,))
     _decided(rt, actor, environment, subject, reason, decision, [])
-    rt.notify("deploy_refused", environment, subject or "-", f"D1 migrations: {decision.summary()}")
+    rt.notify(
+        "migrations_refused", environment, subject or "-", f"D1 migrations: {decision.summary()}"
+    )
     raise DeployRefused(decision)

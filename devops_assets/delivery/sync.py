@@ -72,10 +72,6 @@ from devops_assets.wrangler.files import WranglerConfigError
 
 ACTION = "sync_config"
 SYNCED_BY_JOB = ("put_secret", "redeploy")
-SYNC_RULES = {
-    "staging": ("one_at_a_time",),
-    "production": ("no_active_incident", "deployment_window", "one_at_a_time"),
-}
 KEY_LIMIT = 200
 
 
@@ -168,13 +164,13 @@ def sync(
             problems, plan = _selection_problems(rt, view, keys)
         except (*deployer.FACT_ERRORS, DriftReadError) as exc:
             deployer.refuse_unknown(rt, ACTION, requested_by, environment, sha, reason, exc)
-        decision = _decide(facts, environment, problems)
+        decision = _decide(facts, problems)
         audit.decided(rt, ACTION, requested_by, environment, sha, reason, decision, facts)
         if not decision.allowed:
-            rt.notify("deploy_refused", environment, sha, f"sync_config {decision.summary()}")
+            rt.notify("sync_refused", environment, sha, f"sync_config {decision.summary()}")
             raise deployer.DeployRefused(decision)
         text = f"sync_config by {requested_by}: {reason} ({', '.join(keys)})"
-        rt.notify("deploy_started", environment, sha, text)
+        rt.notify("sync_started", environment, sha, text)
         chosen = [f for f in view.findings if f.key in keys]
         outcome = SyncOutcome(environment, tuple(keys))
         try:
@@ -186,12 +182,12 @@ def sync(
         except StageRefused as exc:  # a precondition of the staged version: nothing changed
             text = f"the secret put was refused, nothing changed: {exc}"[: deployer.TEXT_LIMIT]
             _finished(rt, requested_by, environment, sha, "refused", text, outcome)
-            rt.notify("deploy_refused", environment, sha, f"sync_config: {text}")
+            rt.notify("sync_refused", environment, sha, f"sync_config: {text}")
             raise deployer.DeployFailed(text) from None
         except Exception as exc:
             text = f"sync failed: {type(exc).__name__}: {exc}"[: deployer.TEXT_LIMIT]
             _finished(rt, requested_by, environment, sha, "failed", text, outcome)
-            rt.notify("deploy_failed", environment, sha, f"sync_config: {text}")
+            rt.notify("sync_failed", environment, sha, f"sync_config: {text}")
             raise deployer.DeployFailed(text) from None
         after = deployed_view(rt.config, rt.repo, rt.client, environment)
         outcome.remaining = [f.key for f in after.findings if f.key in keys]
@@ -203,7 +199,7 @@ def sync(
         elif unread:  # gone from the findings only because the API did not answer
             text = f"done, but not verified: {', '.join(unread)} could not be read"
         _finished(rt, requested_by, environment, sha, status, text, outcome)
-        event = "deployed" if status == "succeeded" else "deploy_failed"
+        event = "synced" if status == "succeeded" else "sync_failed"
         rt.notify(event, environment, sha, f"sync_config {status}: {text}")
         if status == "failed":
             raise deployer.DeployFailed(f"{environment}: {text}")
@@ -243,9 +239,8 @@ def _facts(rt: Runtime, environment: str, sha: str, holder: str | None) -> guard
     )
 
 
-def _decide(facts: guards.Facts, environment: str, problems: list[str]) -> guards.Decision:
-    # guards has no public "these rules" entry point; _apply is the one decide uses
-    decision = guards._apply(facts, SYNC_RULES[environment])
+def _decide(facts: guards.Facts, problems: list[str]) -> guards.Decision:
+    decision = guards.decide_sync(facts)
     if not problems:
         return decision
     refusal = guards.Refusal("findings", "; ".join(problems)[: deployer.TEXT_LIMIT])

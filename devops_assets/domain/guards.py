@@ -53,6 +53,8 @@ ROLLBACK_RULES = ("one_at_a_time", "rollback_target")
 # clean ledger, distinct databases) are checked by ``delivery/d1.py``.
 D1_RULES = ("no_active_incident", "deployment_window", "one_at_a_time")
 D1_STAGING_RULES = ("one_at_a_time",)
+# A configuration sync changes what serves, like a deploy of the same code.
+SYNC_RULES = {"production": D1_RULES, "staging": D1_STAGING_RULES}
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,11 @@ def decide_rollback(facts: Facts) -> Decision:
 def decide_d1(facts: Facts) -> Decision:
     """Check the deploy rules a D1 migration apply shares with a deploy."""
     return _apply(facts, D1_RULES if facts.environment == "production" else D1_STAGING_RULES)
+
+
+def decide_sync(facts: Facts) -> Decision:
+    """Check the deploy rules a configuration sync shares with a deploy."""
+    return _apply(facts, SYNC_RULES.get(facts.environment, D1_STAGING_RULES))
 
 
 def _apply(facts: Facts, rules: tuple[str, ...]) -> Decision:

@@ -32,6 +32,13 @@ EVENTS = (
     "secret_rotation_refused",
     "secret_rotated",
     "secret_rotation_failed",
+    "migrations_refused",
+    "migrations_applied",
+    "migrations_failed",
+    "sync_refused",
+    "sync_started",
+    "synced",
+    "sync_failed",
 )
 _ICONS = {
     "deploy_started": ":rocket:",
@@ -45,6 +52,13 @@ _ICONS = {
     "secret_rotation_refused": ":no_entry:",
     "secret_rotated": ":closed_lock_with_key:",
     "secret_rotation_failed": ":warning:",
+    "migrations_refused": ":no_entry:",
+    "migrations_applied": ":card_file_box:",
+    "migrations_failed": ":warning:",
+    "sync_refused": ":no_entry:",
+    "sync_started": ":arrows_counterclockwise:",
+    "synced": ":white_check_mark:",
+    "sync_failed": ":warning:",
 }
 
 
