@@ -126,3 +126,38 @@ def test_settings_of_an_unknown_worker_is_10007(app):
     body = reply.body if isinstance(reply.body, dict) else json.loads(reply.body)
     assert reply.status == 404 and body["success"] is False and body["result"] is None
     assert body["errors"][0]["code"] == 10007
+
+
+def test_a_pushed_build_uploads_the_settings_of_its_commit_not_a_dashboard_edit(state, seeded):
+    app = load_app(state, persist=True)
+    edited = app.change_setting(STAGING, compatibility_date="2026-06-15")
+    sha = app.state.builds[app.state.version_builds[edited["id"]]]["build_trigger_metadata"][
+        "commit_hash"
+    ]
+    text = subprocess.run(
+        ["git", "-C", seeded[0].repository, "show", f"{sha}:wrangler.jsonc"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    in_git = parse_jsonc(text)["compatibility_date"]
+    assert in_git != "2026-06-15"
+
+    with_file = app.push("hardshell", "a" * 40, "chore: rebuild", wrangler=text)
+    without = app.push("hardshell", "b" * 40, "chore: rebuild again")
+
+    def uploaded(build) -> dict:
+        version = next(v for v, b in app.state.version_builds.items() if b == build["build_uuid"])
+        return app.state.resources[version]
+
+    staging = [
+        b for b in with_file if app.state.scripts[b["trigger"]["external_script_id"]] == STAGING
+    ]
+    assert len(staging) == 1
+    made = uploaded(staging[0])
+    assert made["script_runtime"]["compatibility_date"] == in_git
+    names = [b["name"] for b in made["bindings"] if b["type"] == "secret_text"]
+    assert names == ["ANTHROPIC_API_KEY", "MOLTBOT_GATEWAY_TOKEN"]  # secrets carry over
+    # the next push names no file: its upload copies the latest version, git's again
+    again = [b for b in without if app.state.scripts[b["trigger"]["external_script_id"]] == STAGING]
+    assert uploaded(again[0])["script_runtime"]["compatibility_date"] == in_git

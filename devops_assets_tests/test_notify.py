@@ -33,6 +33,14 @@ def test_the_body_is_what_a_slack_incoming_webhook_takes():
     assert body["metadata"]["event_payload"]["subject"] == "d" * 40
 
 
+def test_a_request_id_is_shown_whole_for_the_approver_must_name_it():
+    request_id = "rot-staging-moltbot-gateway-token-20261130T180007Z-a7bbe5"
+    notice = Notice("secret_rotation_requested", "staging", request_id, "due", NOTICE.at)
+    body = payload(notice)
+    assert body["text"].startswith(f"secret_rotation_requested staging {request_id}: ")
+    assert f"`{request_id}`" in body["blocks"][0]["text"]["text"]
+
+
 def test_the_demo_appends_one_json_line_per_notice(tmp_path):
     path = tmp_path / "notices" / "deploys.jsonl"
     to_file(path, NOTICE)

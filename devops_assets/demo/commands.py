@@ -221,7 +221,8 @@ def run_demo_push(args) -> int:
     sha = scenario.commit_file(Path(config.repository), branch, path, content, message, now)
     serves = {config.environment("production").worker: "error"} if args.breaks_production else "ok"
     outcome = None if args.build == "running" else args.build
-    builds = app.push(branch, sha, message, outcome=outcome, serves=serves)
+    wrangler = scenario.wrangler_at(Path(config.repository), sha)
+    builds = app.push(branch, sha, message, outcome=outcome, serves=serves, wrangler=wrangler)
     print(f"pushed {sha} to {branch}; {len(builds)} build(s) {args.build}")
     return 0
 

@@ -95,6 +95,16 @@ def commit_file(repo: Path, branch: str, path: str, content: str, message: str, 
     return sha
 
 
+def wrangler_at(repo: Path, sha: str) -> str | None:
+    """The demo repository's wrangler file at ``sha``: what a build of it uploads."""
+    done = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{sha}:wrangler.jsonc"],
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout if done.returncode == 0 else None
+
+
 def _tick(defs: dg.Definitions, instance, name: str, cursor: str | None):
     sensor = defs.resolve_sensor_def(name)
     with dg.build_sensor_context(
@@ -135,7 +145,15 @@ def _push_and_deploy_staging(config, defs, instance, story: Story, cursor, chang
     branch = config.environment("staging").branches[0]
     path, content, message = change
     sha = commit_file(Path(config.repository), branch, path, content, message, app.now())
-    builds = app.push(branch, sha, message, author_email=DEVELOPER[1], outcome=None, serves=serves)
+    builds = app.push(
+        branch,
+        sha,
+        message,
+        author_email=DEVELOPER[1],
+        outcome=None,
+        serves=serves,
+        wrangler=wrangler_at(Path(config.repository), sha),
+    )
     story.say(f"  pushed {sha[:12]} to {branch}: {message.splitlines()[0]}")
     tick = _tick(defs, instance, "git_push_sensor", cursor)
     cursor = tick.cursor

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from devops_assets.emulator.apistate import make_build, version_object
 from devops_assets.emulator.records import SimVersion
+from devops_assets.emulator.resources import from_wrangler, secret_names
 from devops_assets.emulator.state import iso_ms
 
 BUILD_OUTCOMES = ("success", "fail", "skipped", "cancelled", "terminated")
@@ -115,8 +116,13 @@ class BuildControls:
         author_email: str = PUSH_AUTHOR,
         outcome: str | None = "success",
         serves: str | Mapping[str, str] = "ok",
+        wrangler: str | None = None,
     ) -> list[dict]:
         """A push of ``commit_sha`` to ``branch``: one build per script of the account.
+
+        ``wrangler`` is the commit's wrangler file: each uploaded version takes its
+        bindings and settings for its environment from it (secrets carry over from
+        the latest version). Without it an upload copies the latest version's.
 
         With ``outcome`` the builds stop with it now (``success`` uploads one
         new version per script); with None they keep running until
@@ -152,7 +158,9 @@ class BuildControls:
                     author=author_email,
                     trigger_source="push",
                 )
-                self.state.record_build(build, uploads=health[self.state.scripts[tag]])
+                self.state.record_build(
+                    build, uploads=health[self.state.scripts[tag]], wrangler=wrangler
+                )
                 self.state.record_log(build["build_uuid"], _started_lines(build, phases))
                 if outcome is not None:
                     build = self.finish_build(build["build_uuid"], outcome, stopped_on=now)
@@ -215,6 +223,11 @@ class BuildControls:
         latest = self.state.latest_version(script)  # an upload inherits bindings and secrets
         resources = copy.deepcopy(self.state.resources.get(latest["id"])) if latest else None
         digests = dict(self.state.secret_digests.get(latest["id"], {})) if latest else None
+        text = self.state.upload_configs.get(build["build_uuid"])
+        environment = next((e for e, s in self.state.environments.items() if s == script), None)
+        if text is not None and environment is not None:
+            secrets = secret_names(resources) if resources else []
+            resources = from_wrangler(text, environment, secrets)
         self.state.record_version(
             script, version, build["build_uuid"], serves, resources=resources, digests=digests
         )

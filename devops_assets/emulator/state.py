@@ -65,6 +65,8 @@ class EmulatorState:
     environments: dict[str, str] = field(default_factory=dict)  # environment -> script
     serves: dict[str, str] = field(default_factory=dict)  # version id -> ok | error
     uploads: dict[str, str] = field(default_factory=dict)  # build uuid -> ok | error
+    # build uuid -> the wrangler file of the pushed commit, whose settings its upload takes
+    upload_configs: dict[str, str] = field(default_factory=dict)
     incidents: dict[str, dict] = field(default_factory=dict)  # id -> incidents.json item
     # version id -> {"bindings", "script_runtime", "settings"} (see resources.py)
     resources: dict[str, dict] = field(default_factory=dict)
@@ -93,9 +95,14 @@ class EmulatorState:
         """Add a deployment created through the API."""
         self._apply_and_journal({"deployment": deployment, "script": script})
 
-    def record_build(self, build: dict, uploads: str | None = None) -> None:
-        """Add or replace a build; ``uploads`` marks one that uploads a version on success."""
+    def record_build(
+        self, build: dict, uploads: str | None = None, wrangler: str | None = None
+    ) -> None:
+        """Add or replace a build; ``uploads`` marks one that uploads a version on success,
+        ``wrangler`` the wrangler file its commit holds (the upload's settings)."""
         entry = {"build": build} if uploads is None else {"build": build, "uploads": uploads}
+        if wrangler is not None:
+            entry["wrangler"] = wrangler
         self._apply_and_journal(entry)
 
     def record_log(self, build_uuid: str, lines: list[list]) -> None:
@@ -213,6 +220,8 @@ def _apply(state: EmulatorState, entry: dict) -> None:
         state.uploads.pop(build["build_uuid"], None)
         if entry.get("uploads") is not None:
             state.uploads[build["build_uuid"]] = entry["uploads"]
+        if entry.get("wrangler") is not None:
+            state.upload_configs[build["build_uuid"]] = entry["wrangler"]
     elif "log" in entry:
         state.logs.setdefault(entry["log"]["build_uuid"], []).extend(entry["log"]["lines"])
     elif "version" in entry:

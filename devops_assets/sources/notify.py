@@ -79,6 +79,14 @@ class Notice:
             raise ValueError(f"notice event: one of {', '.join(EVENTS)}, got {self.event!r}")
 
 
+def _short(subject: str) -> str:
+    """A commit sha as its first 12 characters; any other subject (a rotation
+    request id, a version id) whole, up to 80, for the reader must act on it."""
+    if len(subject) == 40 and all(c in "0123456789abcdef" for c in subject):
+        return subject[:12]
+    return subject[:80]
+
+
 def _escaped(text: str) -> str:
     """Text as Slack shows it literally: ``&``, ``<`` and ``>`` are its control
     characters (``<!channel>`` would ping everyone, ``<url|label>`` disguise a link)."""
@@ -88,7 +96,7 @@ def _escaped(text: str) -> str:
 def payload(notice: Notice) -> dict:
     """The Slack incoming-webhook body: a fallback ``text`` and one section block."""
     headline = f"{_ICONS[notice.event]} *{notice.event.replace('_', ' ')}* · {notice.environment}"
-    subject, text = _escaped(notice.subject[:12]), _escaped(notice.text)
+    subject, text = _escaped(_short(notice.subject)), _escaped(notice.text)
     line = f"{headline} · `{subject}`\n{text}"
     return {
         "text": f"{notice.event} {notice.environment} {subject}: {text}",
