@@ -30,9 +30,11 @@ class DriftSettings:
 def parse_drift(root: TableReader) -> DriftSettings:
     table = root.table("drift", {}).only("wrangler_file", "allow")
     path = table.text("wrangler_file", None)
-    if path is not None and (
-        path.startswith(("/", "-")) or ".." in path.split("/") or "\\0" in path
-    ):
+    if path is not None and any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise table.fail(
+            "wrangler_file", f"a path without NUL or other control characters, got {path!r}"
+        )
+    if path is not None and (path.startswith(("/", "-")) or ".." in path.split("/")):
         raise table.fail("wrangler_file", f"a path inside the repository, got {path!r}")
     items = table.get("allow", list, "an array of [[drift.allow]] tables", [])
     allowed = []

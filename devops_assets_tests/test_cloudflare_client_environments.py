@@ -168,3 +168,32 @@ def test_a_version_detail_without_resources_is_malformed(client, secured_app):
     secured_app.fail_next(r"/versions/[^/]+$", 200, body=body)
     with pytest.raises(MalformedResponse, match=r"result\.resources\.bindings\[0\]"):
         client.get_version(PRODUCTION, version_id)
+
+
+@pytest.mark.parametrize(
+    ("result", "field"),
+    [
+        ({}, r"result\.bindings"),
+        ({"bindings": None}, r"result\.bindings"),
+        ({"bindings": {"DB": {}}}, r"result\.bindings"),
+        ({"bindings": [7]}, r"result\.bindings\[0\]"),
+        ({"bindings": [{"name": "DB"}]}, r"result\.bindings\[0\]\.type"),
+        ({"bindings": [], "compatibility_flags": "nodejs_compat"}, r"compatibility_flags"),
+        ({"bindings": [], "compatibility_flags": [1]}, r"compatibility_flags\[0\]"),
+        ({"bindings": [], "compatibility_date": 20260501}, r"compatibility_date"),
+        ({"bindings": [], "usage_model": ["standard"]}, r"usage_model"),
+        ({"bindings": [], "limits": 50}, r"limits"),
+        ({"bindings": [], "logpush": "yes"}, r"logpush"),
+        ({"bindings": [], "tags": "cf:service"}, r"tags"),
+    ],
+)
+def test_settings_without_a_bindings_list_or_of_another_shape_are_malformed(
+    client, secured_app, result, field
+):
+    # read as given, {} would be a Worker with no bindings: every binding of git "missing"
+    body = {"success": True, "errors": [], "messages": [], "result": result}
+    secured_app.fail_next(r"/workers/scripts/[^/]+/settings$", 200, body=body)
+    with pytest.raises(MalformedResponse, match=field):
+        client.script_settings(STAGING)
+    settings = client.script_settings(STAGING)  # the emulator's own answer reads
+    assert {b["type"] for b in settings["bindings"]} == {"r2_bucket", "d1"}

@@ -80,6 +80,10 @@ def test_a_var_only_production_has_fails_the_check_until_allowed(world, tmp_path
     ("extra", "key"),
     [
         ('\n[drift]\nwrangler_file = "../outside.toml"\n', "drift.wrangler_file"),
+        # a real NUL (TOML's \u0000) and other control characters, not only "\\0"
+        ('\n[drift]\nwrangler_file = "wrangler\\u0000.toml"\n', "drift.wrangler_file"),
+        ('\n[drift]\nwrangler_file = "wrangler\\n.toml"\n', "drift.wrangler_file"),
+        ('\n[drift]\nwrangler_file = "wrangler\\u007f.toml"\n', "drift.wrangler_file"),
         ("\n[drift]\nunknown = 1\n", "drift.unknown"),
         (
             '\n[[drift.allow]]\nkey = "vars.X"\nreason = "r"\nowner = "o"\nexpires = "soon"\n',
@@ -91,3 +95,4 @@ def test_bad_drift_settings_are_refused_naming_the_key(world, tmp_path, extra, k
     with pytest.raises(ConfigError) as caught:
         platform_with(world, tmp_path, extra)
     assert caught.value.key == key
+    assert str(tmp_path / "platform.toml") in str(caught.value)

@@ -196,9 +196,9 @@ def test_files_go_out_one_at_a_time_in_wranglers_numeric_order(world):
     assert decided.detail["databases"][0]["pending"] == [INDEX, "9_a.sql", "0010_c.sql"]
     staging_db = done.databases[0].database_id
     posts = [r for r in app.requests if r.method == "POST" and staging_db in r.path]
-    # the survey's two reads, creating the table if absent, one request per file, and
-    # the two reads of the ledger afterwards
-    assert len(posts) == 2 + 1 + 3 + 2
+    # the survey's two reads, creating the table if absent, then one request per file,
+    # each followed by the two reads of the ledger that confirm the file is in it
+    assert len(posts) == 2 + 1 + 3 * (1 + 2)
 
 
 class LoseAnswers:
@@ -245,3 +245,93 @@ def test_an_answer_lost_after_the_database_applied_the_file_is_found_by_reading_
     assert "later" not in tables(world, "staging")
     again = d1.apply(world.runtime("run-again"), "staging", OPS, "the rest")
     assert again.applied == ["0004_later.sql"]
+
+
+def test_a_file_ending_in_an_open_block_comment_is_refused_before_anything_is_sent(world):
+    # SQLite reads an open /* to the end of the request: the ledger row would vanish,
+    # the run say "succeeded" and the next run apply the file again
+    note = "CREATE TABLE t4 (x);\nINSERT INTO t4 VALUES ('once');\n/* trailing note"
+    commit(world, "hardshell", "migrations/0004_c.sql", note, "m4")
+    refused(world, "staging", "migrations_clean", "0004_c.sql: an unterminated /* comment")
+    assert "t4" not in tables(world, "staging")
+    assert world.warehouse.d1.records("staging") == []
+
+
+def test_a_last_line_comment_cannot_swallow_the_ledger_row(world):
+    commit(world, "hardshell", "migrations/0004_c.sql", "CREATE TABLE t4 (x) -- note", "m4")
+    done = d1.apply(world.runtime("run-1"), "staging", OPS, "comment")
+    assert done.applied == [INDEX, "0004_c.sql"]
+    assert ledger(world, "staging") == (*APPLIED, INDEX, "0004_c.sql")
+    assert d1.apply(world.runtime("run-2"), "staging", OPS, "again").applied == []
+
+
+def test_a_file_the_database_took_but_the_ledger_lacks_fails_and_is_not_recorded(world):
+    # the file's own trigger removes its ledger row: the database answers success,
+    # and only reading the ledger back shows the file is not recorded as applied
+    trigger = (
+        "CREATE TRIGGER forget AFTER INSERT ON d1_migrations "
+        "BEGIN DELETE FROM d1_migrations WHERE id = new.id; END;\n"
+    )
+    commit(world, "hardshell", "migrations/0004_forget.sql", trigger, "m4")
+    commit(world, "hardshell", "migrations/0005_later.sql", "CREATE TABLE later (x);\n", "m5")
+
+    with pytest.raises(d1.MigrationFailed) as caught:
+        d1.apply(world.runtime("run-f"), "staging", OPS, "two files")
+
+    text = str(caught.value)
+    assert "0004_forget.sql was sent and the database answered success" in text
+    assert "d1_migrations does not hold it" in text and "not recorded" in text
+    assert ledger(world, "staging") == (*APPLIED, INDEX)
+    assert [r.name for r in world.warehouse.d1.records("staging")] == [INDEX]
+    assert "later" not in tables(world, "staging")
+    row = world.warehouse.audit_log("staging")[-1]
+    assert row.outcome == "failed" and row.detail["databases"][0]["applied"] == [INDEX]
+    assert row.detail["databases"][0]["failed"] == "0004_forget.sql"
+    assert row.detail["databases"][0]["ledger_after"] == [*APPLIED, INDEX]
+
+
+def test_an_empty_answer_to_the_ledger_query_is_malformed_never_no_ledger(world):
+    app = world.app()
+    empty = {"success": True, "errors": [], "messages": [], "result": []}
+    app.fail_next(r"/d1/database/[^/]+/query$", 200, body=empty)
+    rt = world.runtime("run-empty")
+    rt.client = _client(world, app)
+    refused(world, "staging", "facts", "malformed answer: 'result': expected one statement", rt)
+    assert d1.apply(world.runtime("run-ok"), "staging", OPS, "index").applied == [INDEX]
+
+
+def with_wrangler(world, branch: str, change) -> None:
+    body = json.loads(strip_jsonc(world.git("show", f"refs/heads/{branch}:wrangler.jsonc")))
+    change(body)
+    commit(world, branch, "wrangler.jsonc", json.dumps(body, indent=2), "wrangler")
+
+
+def test_a_ledger_table_named_in_other_case_is_the_same_table(world):
+    def upper(body):
+        for env in (body, *body["env"].values()):
+            for binding in env.get("d1_databases", []):
+                binding["migrations_table"] = "D1_MIGRATIONS"
+
+    for branch in ("hardshell", "main"):
+        with_wrangler(world, branch, upper)
+    rt = world.runtime("reader")
+    report = d1.survey(rt.config, rt.repo, rt.client, rt.warehouse, "staging")
+    assert report.databases[0].status.pending == [INDEX]
+    done = d1.apply(world.runtime("run-case"), "staging", OPS, "index")
+    assert done.applied == [INDEX] and ledger(world, "staging") == (*APPLIED, INDEX)
+
+
+def test_secrets_required_as_a_string_is_refused_naming_branch_file_and_key(world):
+    # read as given, "XYZ" would be the secrets X, Y and Z
+    with_wrangler(
+        world, "hardshell", lambda b: b["env"]["staging"]["secrets"].update(required="XYZ")
+    )
+    with pytest.raises(DeployRefused) as caught:
+        d1.apply(world.runtime("run-secrets"), "staging", OPS, "index")
+    [refusal] = caught.value.decision.refusals
+    assert refusal.rule == "facts"
+    assert (
+        "hardshell:wrangler.jsonc: env.staging.secrets.required: a list of secret names, "
+        "got str 'XYZ'" in refusal.evidence
+    )
+    assert world.warehouse.d1.records("staging") == []

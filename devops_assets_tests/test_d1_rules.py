@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -187,3 +188,48 @@ def test_a_file_goes_out_with_its_ledger_row_in_one_request():
     assert m.ledger_from_rows([{"id": 2, "name": "b"}, {"id": 1, "name": "a"}]) == Ledger(
         ("a", "b")
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "sent"),
+    [
+        # a last line comment without a newline would hold the `;` added after it
+        ("CREATE TABLE a (x) -- the table", "CREATE TABLE a (x) -- the table\n;\n"),
+        ("CREATE TABLE a (x); -- done", "CREATE TABLE a (x); -- done\n"),
+        ("CREATE TABLE a (x) /* closed */", "CREATE TABLE a (x) /* closed */\n;\n"),
+        (
+            "INSERT INTO a VALUES ('/* not a comment')",
+            "INSERT INTO a VALUES ('/* not a comment')\n;\n",
+        ),
+        ("-- only a comment\n", ""),
+    ],
+)
+def test_the_files_sql_ends_before_its_ledger_row(text, sent):
+    row = "INSERT INTO \"d1_migrations\" (name) VALUES ('0004_a.sql');"
+    assert m.apply_sql(text, "0004_a.sql", "d1_migrations") == sent + row
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("CREATE TABLE a (x);\n/* trailing note", "unterminated /* comment (line 2)"),
+        ("INSERT INTO a VALUES ('open", "unterminated string (line 1)"),
+        ('CREATE TABLE "open (x);', "unterminated quoted name"),
+        ("CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1;", "unfinished"),
+    ],
+)
+def test_a_file_its_ledger_row_would_fall_into_is_never_sent(text, why):
+    with pytest.raises(m.MigrationFileError, match=r"^0004_a\.sql: .*" + re.escape(why)):
+        m.apply_sql(text, "0004_a.sql", "d1_migrations")
+    assert why in m.file_problem("0004_a.sql", text.encode())
+    assert m.file_problem("0004_a.sql", b"\xff") == "0004_a.sql is not UTF-8 text"
+
+
+def test_a_pending_file_that_cannot_be_sent_blocks_its_environment():
+    bad = b"CREATE TABLE b (x);\n/* note"
+    staging = database(STAGING_DB, FILES, APPLIED_BOTH, {})
+    staging.contents = {INDEX.name: bad}
+    production = database(PRODUCTION_DB, FILES, APPLIED_BOTH, {})
+    found = rules(d1_refusals("staging", reports(staging, production)))
+    assert f"binding DB: {INDEX.name}: an unterminated /* comment" in found["migrations_clean"]
+    assert "migrations_clean" not in rules(d1_refusals("production", reports(staging, production)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import httpx
+import pytest
 
 from devops_assets.emulator import EMULATOR_TOKEN
 from devops_assets.sources.cloudflare import EMULATOR_URL, CloudflareClient, VersionDetail
@@ -278,3 +279,17 @@ def test_the_emulator_answers_are_read_and_a_refused_part_stays_unknown(app, see
     assert read.secrets is None and read.deployment is None
     assert sorted(read.errors) == ["deployments", "secrets"]
     assert read.settings is not None  # the part that answered is still compared
+
+
+@pytest.mark.parametrize("result", [{}, {"bindings": None}, {"bindings": [{"name": "DB"}]}])
+def test_a_settings_answer_without_bindings_is_unknown_never_every_binding_missing(
+    tmp_path, app, seeded, result
+):
+    body = {"success": True, "errors": [], "messages": [], "result": result}
+    app.fail_next(r"/workers/scripts/moltworker-staging/settings$", 200, body=body)
+    read = read_deployed(emulator_client(app, seeded), "moltworker-staging")
+    assert read.settings is None and "malformed answer" in read.errors["settings"]
+    findings = compare(staging(tmp_path), read, "staging")
+    assert [(f.key, f.kind, f.action) for f in findings] == [
+        ("deployed.staging.settings", "unknown", "retry")
+    ]

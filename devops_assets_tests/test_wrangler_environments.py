@@ -108,6 +108,27 @@ def test_jsonc_comments_and_trailing_commas_go_but_strings_stay(tmp_path):
             "env.s.kv_namespaces",
             "K more than once",
         ),
+        # a string would be read letter by letter (secrets X, Y, Z "missing")
+        (
+            "wrangler.jsonc",
+            '{"name": "w", "env": {"staging": {"secrets": {"required": "XYZ"}}}}',
+            "env.staging.secrets.required",
+            "a list of secret names, got str 'XYZ'",
+        ),
+        ("wrangler.toml", 'name = "w"\n[secrets]\nrequired = "ABC"', "secrets.required", "list"),
+        (
+            "wrangler.toml",
+            'name = "w"\n[secrets]\nrequired = ["A", 3]',
+            "secrets.required[1]",
+            "a non-empty secret name, got 3",
+        ),
+        (
+            "wrangler.toml",
+            'name = "w"\n[secrets]\nrequired = ["A", " "]',
+            "secrets.required[1]",
+            "a non-empty secret name",
+        ),
+        ("wrangler.toml", 'name = "w"\nsecrets = ["A"]', "secrets", "a table, got list"),
     ],
 )
 def test_a_file_wrangler_would_reject_is_refused_with_file_key_and_reason(

@@ -12,7 +12,9 @@ What applying does (``apply``), as a deploy does: take the environment's lock
 (the same one deploys, rotations and syncs take), read every fact fresh, check
 every rule, audit the decision, and only when allowed apply the pending files
 one at a time, each in one query request with its ledger row (as wrangler
-does), recording its checksum as soon as the database took it. The first error
+does), recording its checksum once the ledger, read back, holds the file (a
+success answer is not proof: a file whose ledger row did not land stops the run
+unrecorded). The first error
 stops the run: the ledger is read again (never inferred from the error), a file
 it shows applied is recorded, later files are not sent. The outcome is audited
 and the lock given back.
@@ -28,7 +30,9 @@ The rules (every one checked, every refusal audited with its evidence):
   two ledgers name different files);
 - ``distinct_databases``: no database id is both staging's and production's;
 - ``migrations_clean``: no file out of order, edited after apply, renamed, and
-  no ledger row without its file, in this environment's database;
+  no ledger row without its file, in this environment's database; no pending
+  file its ledger row would fall into (an unterminated ``/*`` comment, string or
+  quoted name, a trigger without ``END``: ``migrations.apply_sql``);
 - ``staging_applied`` (production): staging applied the same set first — every
   file production would apply is in staging's ledger, with the checksum the
   platform recorded when it applied it to staging equal to the checksum of the
@@ -52,7 +56,7 @@ from devops_assets.delivery import facts as gather
 from devops_assets.delivery.deployer import DeployFailed, DeployRefused, check_request
 from devops_assets.delivery.runtime import Runtime
 from devops_assets.domain import guards
-from devops_assets.sources.cloudflare import CloudflareError
+from devops_assets.sources.cloudflare import CloudflareError, MalformedResponse
 from devops_assets.sources.events import EventsError
 from devops_assets.sources.git import GitError, _check_rev, _git
 from devops_assets.sources.git_refs import read_blob, resolve_commit
@@ -160,7 +164,7 @@ def survey(
     if not found:
         raise WranglerConfigError(f"{branch}:{' or '.join(names)}", "(file)", "no such file")
     name, data = found[0]
-    wrangler = load(name, data)
+    wrangler = load(f"{branch}:{name}", data)  # errors name the branch
     wrangler_env = wrangler.environment_of(env.worker or "")
     if wrangler_env is None:
         raise WranglerConfigError(
@@ -209,12 +213,43 @@ def migration_contents(repo, branch: str, target: m.D1Target) -> dict[str, bytes
 
 
 def read_ledger(client, target: m.D1Target) -> m.Ledger:
-    """The database's migrations table (empty when the table does not exist yet)."""
-    exists = client.d1_query(target.database_id, m.TABLE_EXISTS_SQL, [target.migrations_table])
-    if not exists or not exists[0].get("results"):
+    """The database's migrations table (empty when the table does not exist yet).
+
+    Each answer must be exactly what the statement gives: one statement result,
+    whose rows have the columns asked for. Anything else (``result: []``, a row
+    without its name) raises ``MalformedResponse``: never read as "no ledger",
+    which would make every applied file pending again."""
+    table = target.migrations_table
+    endpoint = f"D1 query on {target.database_id} (does {table} exist)"
+    exists = _one_result(client.d1_query(target.database_id, m.TABLE_EXISTS_SQL, [table]), endpoint)
+    if len(exists) > 1:
+        raise MalformedResponse(endpoint, "result[0].results", "at most one row", exists)
+    for i, row in enumerate(exists):
+        name = row.get("name") if isinstance(row, dict) else None
+        if not isinstance(name, str) or name.lower() != table.lower():
+            raise MalformedResponse(endpoint, f"result[0].results[{i}].name", repr(table), row)
+    if not exists:
         return m.Ledger(())
-    answer = client.d1_query(target.database_id, m.read_ledger_sql(target.migrations_table))
-    return m.ledger_from_rows(answer[0].get("results") or [] if answer else [])
+    endpoint = f"D1 query on {target.database_id} (reading {table})"
+    rows = _one_result(client.d1_query(target.database_id, m.read_ledger_sql(table)), endpoint)
+    for i, row in enumerate(rows):
+        if not (
+            isinstance(row, dict)
+            and isinstance(row.get("name"), str)
+            and isinstance(row.get("id"), int)
+            and not isinstance(row.get("id"), bool)
+        ):
+            raise MalformedResponse(
+                endpoint, f"result[0].results[{i}]", "a row with an integer id and a name", row
+            )
+    return m.ledger_from_rows(rows)
+
+
+def _one_result(answer: list[dict], endpoint: str) -> list:
+    """The rows of a one-statement query's answer (exactly one statement result)."""
+    if len(answer) != 1:
+        raise MalformedResponse(endpoint, "result", "one statement result", answer)
+    return answer[0]["results"]
 
 
 # -- the rules ---------------------------------------------------------------------
@@ -247,6 +282,12 @@ def d1_refusals(environment: str, reports: Mapping[str, EnvironmentReport]) -> l
     found = [
         f"binding {d.target.binding}: {f}" for d in own.databases for f in m.findings(d.status)
     ]
+    for database in own.databases:  # a file that cannot be sent with its ledger row
+        for migration in database.pending_files:
+            data = database.contents.get(migration.name)
+            problem = None if data is None else m.file_problem(migration.name, data)
+            if problem:
+                found.append(f"binding {database.target.binding}: {problem}")
     if found:
         refusals.append(guards.Refusal("migrations_clean", "; ".join(found)))
     if environment == "production":
@@ -372,12 +413,37 @@ def _apply_database(
             result.failed, result.error = migration.name, f"{migration.name} is not UTF-8 text"
             result.ledger_after = database.ledger.names + tuple(result.applied)
             return result
-        sql = m.apply_sql(text, migration.name, target.migrations_table)
+        try:
+            sql = m.apply_sql(text, migration.name, target.migrations_table)
+        except m.MigrationFileError as exc:
+            result.failed, result.error = migration.name, str(exc)
+            result.ledger_after = database.ledger.names + tuple(result.applied)
+            return result
         try:
             client.d1_query(target.database_id, sql)
         except (CloudflareError, httpx.HTTPError) as exc:
             result.failed, result.error = migration.name, f"{migration.name} failed: {exc}"
             _after_error(rt, environment, sha, target, migration, actor, result)
+            return result
+        # the answer is not the proof: the ledger must now hold the file
+        try:
+            after = read_ledger(client, target)
+        except (CloudflareError, httpx.HTTPError) as exc:
+            result.failed = migration.name
+            result.error = (
+                f"{migration.name} was sent, but the ledger could not be read back ({exc}): "
+                "state unknown, checksum not recorded"
+            )
+            return result
+        result.ledger_after = after.names
+        if migration.name not in after.names:
+            result.failed = migration.name
+            result.error = (
+                f"{migration.name} was sent and the database answered success, but "
+                f"{target.migrations_table} does not hold it (last: "
+                f"{after.names[-1:] or 'none'}): not recorded; check the database by hand "
+                "before running again (its SQL may have run)"
+            )
             return result
         rt.log.info("%s: applied %s to %s", environment, migration.name, target.database_id)
         try:
@@ -388,11 +454,7 @@ def _apply_database(
             result.error = f"{migration.name} was applied but its checksum was not recorded: {exc}"
             return result
         result.applied.append(migration.name)
-    try:
-        result.ledger_after = read_ledger(client, target).names
-    except (CloudflareError, httpx.HTTPError) as exc:
-        result.error = f"every file was sent, but the ledger could not be read back: {exc}"
-    return result
+    return result  # ledger_after: as read back after the last file
 
 
 def _after_error(rt, environment, sha, target, migration, actor, result: DatabaseResult) -> None:

@@ -240,6 +240,39 @@ def read_version_detail(endpoint: str, raw: dict, where: str) -> VersionDetail:
     )
 
 
+# the settings fields other than bindings, each of this type when the answer holds it
+SETTINGS_FIELDS = {
+    "compatibility_date": str,
+    "compatibility_flags": list,
+    "usage_model": str,
+    "limits": dict,
+    "logpush": bool,
+    "placement": dict,
+    "tags": list,
+    "tail_consumers": list,
+}
+
+
+def read_settings(endpoint: str, raw: dict, where: str) -> dict:
+    """A Worker's settings: ``bindings`` must be a list of objects, each with a string
+    ``type``, and every other field it holds (``SETTINGS_FIELDS``) of its type, flags
+    and tags lists of strings. An answer without them is malformed, never "no
+    bindings": read as empty, every binding of git would look missing."""
+    bindings = get_field(endpoint, raw, "bindings", list, where)
+    for i, item in enumerate(bindings):
+        item_where = f"{where}.bindings[{i}]"
+        if not isinstance(item, dict):
+            raise MalformedResponse(endpoint, item_where, "an object", item)
+        get_field(endpoint, item, "type", str, item_where)
+    for key, kind in SETTINGS_FIELDS.items():
+        value = get_field(endpoint, raw, key, kind, where, nullable=True)
+        if key in ("compatibility_flags", "tags") and value is not None:
+            for i, item in enumerate(value):
+                if not isinstance(item, str):
+                    raise MalformedResponse(endpoint, f"{where}.{key}[{i}]", "a string", item)
+    return raw
+
+
 def read_deployment(endpoint: str, raw: dict, where: str) -> dict:
     """A Worker deployment; ``versions`` as ``(version_id, percentage)`` pairs."""
     notes = get_field(endpoint, raw, "annotations", dict, where, nullable=True) or {}

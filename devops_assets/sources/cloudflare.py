@@ -39,6 +39,7 @@ from devops_assets.sources._cloudflare_answers import (
     read_build,
     read_deployment,
     read_log_line,
+    read_settings,
     read_version,
     read_version_detail,
     rolled_out,
@@ -361,7 +362,7 @@ class CloudflareClient:
     def script_settings(self, script_name: str) -> dict:
         """``GET …/settings``'s result: the settings of the version serving most traffic."""
         endpoint, body = self._http.request("GET", SETTINGS, script_name=script_name)
-        return get_field(endpoint, body, "result", dict)
+        return read_settings(endpoint, get_field(endpoint, body, "result", dict), "result")
 
     # -- D1 ----------------------------------------------------------------------------
 

@@ -144,6 +144,19 @@ def _worker(path: Path, raw: dict, own: dict, environment: str) -> str | None:
 def _check_shape(path: Path, where: str, key: str, value) -> None:
     if key in TABLES and not isinstance(value, dict):
         raise WranglerConfigError(path, where, f"a table, got {type(value).__name__}")
+    if key == "secrets" and "required" in value:
+        required = value["required"]
+        if not isinstance(required, list):
+            raise WranglerConfigError(
+                path,
+                f"{where}.required",
+                f"a list of secret names, got {type(required).__name__} {required!r}"[:200],
+            )
+        for i, name in enumerate(required):
+            if not isinstance(name, str) or not name.strip():
+                raise WranglerConfigError(
+                    path, f"{where}.required[{i}]", f"a non-empty secret name, got {name!r}"[:200]
+                )
     if key in LISTS:
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise WranglerConfigError(path, where, "a list of tables (one per binding)")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,17 +255,90 @@ def read_ledger_sql(table: str) -> str:
     return f'SELECT id, name, applied_at FROM "{_checked(table)}" ORDER BY id'
 
 
-TABLE_EXISTS_SQL = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
+# SQLite compares table names without regard to case (``D1_MIGRATIONS`` is ``d1_migrations``)
+TABLE_EXISTS_SQL = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE"
+
+
+class MigrationFileError(ValueError):
+    """A migration file the platform will not send; the message names the file and why."""
+
+
+def sql_problem(text: str) -> str | None:
+    """Why the SQL ``text`` cannot be followed by its ledger row in one request: an
+    unterminated ``/*`` comment, string or quoted name would swallow the row (SQLite
+    reads an open comment to the end of the request). None when it can."""
+    problem, _ = _scan(text)
+    return problem
+
+
+def _scan(text: str) -> tuple[str | None, bool]:
+    """(problem, whether ``text`` holds anything but comments and blanks)."""
+    i, n, significant = 0, len(text), False
+    while i < n:
+        if text.startswith("--", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end + 1  # the newline apply_sql adds ends a last one
+            continue
+        if text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                return _unterminated("/* comment", text, i), significant
+            i = end + 2
+            continue
+        significant = significant or not text[i].isspace()
+        if text[i] not in "'\"`[":
+            i += 1
+            continue
+        close = "]" if text[i] == "[" else text[i]
+        end = text.find(close, i + 1)
+        while end >= 0 and close != "]" and text.startswith(close * 2, end):
+            end = text.find(close, end + 2)  # a doubled quote stays inside
+        if end < 0:
+            return _unterminated("string" if close == "'" else "quoted name", text, i), True
+        i = end + 1
+    return None, significant
+
+
+def _unterminated(what: str, text: str, at: int) -> str:
+    line = text.count("\n", 0, at) + 1
+    return f"an unterminated {what} (line {line}) would swallow its ledger row"
 
 
 def apply_sql(text: str, name: str, table: str) -> str:
     """One migration as wrangler sends it: the file's SQL, then the ledger row, in one
-    query request (so the file and its row stand or fall together)."""
-    body = text.rstrip()
-    if body and not body.endswith(";"):
-        body += ";"
+    query request (so the file and its row stand or fall together).
+
+    The file's SQL is ended with a newline (ending a last ``--`` comment) and, unless
+    it already ends a statement, a ``;``, so the ledger row is a statement of its own.
+    A file the row would still fall into (an unterminated ``/*`` comment, string or
+    quoted name, a ``CREATE TRIGGER`` without ``END``) raises ``MigrationFileError``
+    naming the file: it is never sent."""
+    problem, significant = _scan(text)
+    if problem is None and significant:
+        body = text.rstrip() + "\n"
+        if not sqlite3.complete_statement(body):
+            body += ";\n"
+        if not sqlite3.complete_statement(body):
+            problem = "its last statement is unfinished (a CREATE TRIGGER without END?)"
+    elif problem is None:
+        body = ""  # only comments: nothing but the ledger row
+    if problem is not None:
+        raise MigrationFileError(f"{name}: {problem}; not sent")
     quoted = name.replace("'", "''")
-    return f"{body}\nINSERT INTO \"{_checked(table)}\" (name) VALUES ('{quoted}');"
+    return f"{body}INSERT INTO \"{_checked(table)}\" (name) VALUES ('{quoted}');"
+
+
+def file_problem(name: str, data: bytes) -> str | None:
+    """Why migration ``name`` with bytes ``data`` would not be sent (None: it would)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{name} is not UTF-8 text"
+    try:
+        apply_sql(text, name, DEFAULT_TABLE)
+    except MigrationFileError as exc:
+        return str(exc)
+    return None
 
 
 def ledger_from_rows(rows: Iterable[Mapping]) -> Ledger:
