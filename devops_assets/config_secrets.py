@@ -1,8 +1,10 @@
 """The ``[secrets]`` table: who approves rotations, how long requests and
 approvals live, and each secret's maximum age and where its new value comes from.
 
-``approvers`` lists the people (e-mail addresses, as the audit log records
-actors) who may approve a rotation; the requester never approves their own.
+``approvers`` lists the people (plain ASCII e-mail addresses, as the audit log
+records actors) who may approve a rotation; the requester never approves their
+own. They are kept in identity normal form (``domain.secrets.identity``: NFKC,
+trimmed, case-folded), and one address spelled twice is refused.
 ``request_ttl_hours`` is how long a request waits for an approval,
 ``approval_ttl_hours`` how long an approval waits for its rotation.
 ``max_age_days`` is the default maximum age; ``generator_length`` and
@@ -21,6 +23,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from devops_assets.domain.secrets import SCHEDULER, Refused, identity
 from devops_assets.toml_reader import TableReader
 
 # Named alphabets for generated values (a literal alphabet in TOML is too easy to get
@@ -32,7 +35,6 @@ CHARSETS = {
 }
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,7 @@ def parse_secrets(root: TableReader, local_path: Callable[[str], str]) -> Secret
         "generator_charset",
         "policy",
     )
-    approvers = table.strings("approvers", ())
-    for person in approvers:
-        if not EMAIL.fullmatch(person):
-            raise table.fail("approvers", f"e-mail addresses, got {person!r}")
-    if len(set(approvers)) != len(approvers):
-        raise table.fail("approvers", f"each approver once, got {list(approvers)!r}")
+    approvers = _approvers(table)
     if table.data and len(approvers) < 1:
         raise table.fail("approvers", "at least one approver")
     charset = table.text("generator_charset", "alphanumeric")
@@ -114,6 +111,27 @@ def parse_secrets(root: TableReader, local_path: Callable[[str], str]) -> Secret
         generator_charset=charset,
         policies=tuple(policies),
     )
+
+
+def _approvers(table: TableReader) -> tuple[str, ...]:
+    """The approvers in identity normal form (NFKC, trimmed, case-folded): each a
+    plain ASCII e-mail address, and each once however it is spelled."""
+    seen: dict[str, str] = {}
+    for person in table.strings("approvers", ()):
+        try:
+            form = identity(person, "approver")
+        except Refused:
+            raise table.fail("approvers", f"plain e-mail addresses, got {person!r}") from None
+        if form == SCHEDULER:
+            raise table.fail("approvers", f"people's e-mail addresses, got {person!r}")
+        if form in seen:
+            raise table.fail(
+                "approvers",
+                f"each approver once (case and spacing do not make another person), "
+                f"got {seen[form]!r} and {person!r}",
+            )
+        seen[form] = person
+    return tuple(seen)
 
 
 def _source(entry: TableReader, local_path: Callable[[str], str]) -> str:

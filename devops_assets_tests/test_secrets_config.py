@@ -38,6 +38,12 @@ def test_a_file_source_is_taken_from_the_platform_files_folder(tmp_path):
     assert settings.policy("MOLTBOT_GATEWAY_TOKEN").source == f"file:{tmp_path}/keys/gateway.txt"
 
 
+def test_approvers_are_kept_in_identity_normal_form(tmp_path):
+    text = demo_text().replace('"ciso@moltworker.example"', '" CISO@Moltworker.Example "', 1)
+    settings = load_config(write(tmp_path, text)).secrets
+    assert settings.approvers == ("ciso@moltworker.example", "security-lead@moltworker.example")
+
+
 def test_no_secrets_table_means_defaults(tmp_path):
     text = demo_text().split("\n[secrets]")[0]
     settings = load_config(write(tmp_path, text)).secrets
@@ -49,6 +55,19 @@ def test_no_secrets_table_means_defaults(tmp_path):
     [
         ('approvers = ["ciso', 'approvers = ["nobody", "ciso', "secrets.approvers", "e-mail"),
         ("approvers = [", 'approvers = ["ciso@moltworker.example", ', "secrets.approvers", "once"),
+        # one person however spelled: case, spacing, full-width letters
+        ("approvers = [", 'approvers = ["CISO@moltworker.example", ', "secrets.approvers", "once"),
+        ("approvers = [", 'approvers = [" Ciso@Moltworker.Example", ', "secrets.approvers", "once"),
+        (
+            "approvers = [",
+            'approvers = ["ｃｉｓｏ@moltworker.example", ',
+            "secrets.approvers",
+            "once",
+        ),
+        # not a plain ASCII address: a trailing dot, a look-alike letter, an invisible one
+        ('approvers = ["ciso', 'approvers = ["x@y.example.", "ciso', "secrets.approvers", "e-mail"),
+        ('approvers = ["ciso', 'approvers = ["\u0441iso', "secrets.approvers", "e-mail"),
+        ('example", "security', 'example\u200b", "security', "secrets.approvers", "e-mail"),
         (
             "request_ttl_hours = 72",
             "request_ttl_hours = 0",

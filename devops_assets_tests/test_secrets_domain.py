@@ -60,6 +60,112 @@ def test_values_read_from_a_source_follow_one_rule():
     assert "two" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "line\u2028break",  # LINE SEPARATOR
+        "para\u2029graph",  # PARAGRAPH SEPARATOR
+        "next\x85line",  # NEL (C1)
+        "csi\x9bcontrol",  # C1 control
+        "group\x1dsep",  # splitlines splits on it
+        "vertical\x0btab",
+        "nul\x00inside",
+        "del\x7finside",
+        "\u2028leading-and-trailing\u2028",  # a Unicode break is not trimmed away
+    ],
+)
+def test_a_value_is_one_line_whatever_the_line_break(value):
+    with pytest.raises(d.Refused) as caught:
+        d.normalise(value, "file /keys/x")
+    assert caught.value.rule == "source"
+    assert "file /keys/x" in str(caught.value) and "line break" in str(caught.value)
+    assert value.strip("\u2028") not in str(caught.value)
+
+
+def test_a_value_is_at_most_cloudflares_secret_size_and_valid_text():
+    assert d.MAX_SECRET_BYTES == 5 * 1024
+    at_limit = "a" * (d.MAX_SECRET_BYTES - 2) + "é"  # 2 bytes in UTF-8
+    assert d.normalise(at_limit + "\r\n", "variable V") == at_limit
+    with pytest.raises(d.Refused, match=f"variable V is larger than {d.MAX_SECRET_BYTES} bytes"):
+        d.normalise(at_limit + "b", "variable V")
+    with pytest.raises(d.Refused, match="variable V is not UTF-8 text"):
+        d.normalise("ok\udcff\udcfe", "variable V")  # bytes a variable held that were not UTF-8
+    assert d.normalise("ünïcödé-ok\n", "file x") == "ünïcödé-ok"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "ciso@moltworker.example",
+        "CISO@moltworker.example",
+        " ciso@moltworker.example",
+        "ciso@moltworker.example \t",
+        "Ciso@Moltworker.Example",
+        "ｃｉｓｏ@moltworker.example",  # full-width letters: NFKC makes them ASCII
+    ],
+)
+def test_one_person_has_one_identity_however_spelled(spelling):
+    assert d.identity(spelling, "approver") == "ciso@moltworker.example"
+    assert d.identity_form(spelling) == "ciso@moltworker.example"
+
+
+@pytest.mark.parametrize(
+    ("spelling", "says"),
+    [
+        ("ciso@moltworker.example.", "ends with a dot"),
+        ("\u0441iso@moltworker.example", "plain e-mail"),  # Cyrillic es
+        ("ciso@moltworker.example\u200b", "plain e-mail"),  # zero-width space
+        ("ciso\u00a0x@moltworker.example", "plain e-mail"),  # no-break space inside
+        ("ciso@moltworker", "plain e-mail"),
+        ("ciso", "plain e-mail"),
+        ("", "plain e-mail"),
+        ("a@b@moltworker.example", "plain e-mail"),
+        ("ciso@moltworker..example", "plain e-mail"),
+        ("ciso\n@moltworker.example", "plain e-mail"),
+    ],
+)
+def test_an_identity_that_is_not_a_plain_address_is_refused(spelling, says):
+    with pytest.raises(d.Refused) as caught:
+        d.identity(spelling, "approver")
+    assert caught.value.rule == "identity" and says in str(caught.value)
+    assert "\n" not in str(caught.value)  # shown escaped, never as a raw line break
+
+
+def test_the_schedule_is_an_identity_of_its_own():
+    assert d.identity(d.SCHEDULER, "requested_by") == d.SCHEDULER
+
+
+@pytest.mark.parametrize(
+    "requester",
+    ["CISO@moltworker.example", " ciso@moltworker.example", "Ciso@Moltworker.Example "],
+)
+def test_two_person_rules_compare_identities_in_normal_form(requester):
+    req = request(requested_by=requester)
+    with pytest.raises(d.Refused) as caught:
+        d.check_approval(req, req.request_id, APPROVERS[0], APPROVERS, NOW)
+    assert caught.value.rule == "two_person"
+    with pytest.raises(d.Refused) as caught:
+        d.check_approval(req, req.request_id, "ciso@moltworker.example.", APPROVERS, NOW)
+    assert caught.value.rule == "identity"
+    # a request stored under another spelling, approved by the same person: refused again
+    approved = replace(req, state="approved")
+    later = NOW + timedelta(hours=1)
+    with pytest.raises(d.Refused) as caught:
+        d.check_rotation(
+            approved,
+            approved.request_id,
+            approval(approved, approver=APPROVERS[0]),
+            "apr-1",
+            APPROVERS,
+            approved,
+            later,
+        )
+    assert caught.value.rule == "two_person"
+    # an approver listed in another spelling is still that approver
+    other = request(requested_by="ops@moltworker.example")
+    assert d.check_approval(other, other.request_id, "CISO@moltworker.example", APPROVERS, NOW)
+
+
 def test_the_request_hash_covers_every_frozen_field():
     base = request()
     for change in (

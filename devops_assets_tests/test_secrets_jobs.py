@@ -3,6 +3,9 @@ only, the deploy lane on rotations, the daily schedule, refusals failing the run
 
 from __future__ import annotations
 
+import os
+import time
+
 import dagster as dg
 
 from devops_assets.defs import build_definitions
@@ -96,3 +99,70 @@ def test_refusals_fail_the_run_with_their_rule_and_an_audit_row(world):
         ("rotate_secret", req.request_id),
     ]
     assert req.secret == GATEWAY
+
+
+def test_one_person_cannot_request_approve_and_rotate_by_changing_case(world):
+    """Through the launchpad: asked as ``CISO@…``, approved as ``ciso@…``: the same
+    person, refused; the rotation then has no approval to run on."""
+    with dg.instance_for_test() as instance:
+        defs = build_definitions(world.config)
+        asked = run(
+            defs,
+            instance,
+            "request_secret_rotation",
+            "request_due_rotations",
+            {
+                "requested_by": "CISO@moltworker.example",
+                "environment": "production",
+                "secret": GATEWAY,
+                "reason": "suspected leak",
+            },
+        )
+        [request_id] = asked.output_for_node("request_due_rotations")
+        own = run(
+            defs,
+            instance,
+            "approve_secret_rotation",
+            "approve_rotation",
+            {"request_id": request_id, "approver": CISO},
+        )
+        rotation = run(
+            defs,
+            instance,
+            "rotate_secrets",
+            "rotate_secret",
+            {"request_id": request_id, "requested_by": CISO},
+        )
+    assert asked.success and not own.success and not rotation.success
+    assert "Refused (two_person)" in failure(own)
+    assert "Refused (approval)" in failure(rotation)
+    assert world.warehouse.secrets.request(request_id).requested_by == CISO
+    assert world.warehouse.secrets.request(request_id).state == "requested"
+
+
+def test_a_sync_reads_a_file_source_with_the_rotations_bounded_reader(world, tmp_path):
+    """sync_config's file: source: a FIFO is refused at once, naming the file."""
+    from devops_assets.config import load_config
+    from devops_assets_tests.test_sync_config import (
+        KEY_KEY,
+        delete_secret,
+        failure_text,
+        run_sync,
+        staged_head,
+    )
+
+    path = tmp_path / "key.fifo"
+    os.mkfifo(path)
+    text = world.config.path.read_text(encoding="utf-8")
+    old = 'source = "env:MOLTWORKER_NEXT_ANTHROPIC_API_KEY"'
+    assert old in text
+    platform = tmp_path / "platform.toml"
+    platform.write_text(text.replace(old, f'source = "file:{path}"'), encoding="utf-8")
+    config = load_config(platform)
+    staged_head(world)
+    delete_secret(world, "ANTHROPIC_API_KEY")
+    started = time.monotonic()
+    result = run_sync(world, [KEY_KEY], config=config)
+    assert time.monotonic() - started < 60
+    assert not result.success
+    assert f"file {path} is not a regular file" in failure_text(result)

@@ -6,7 +6,9 @@ smoke test of the new version; latest ≠ deployed; variable and file sources.""
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets as random
+import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -18,8 +20,10 @@ from devops_assets.config_secrets import SecretPolicy
 from devops_assets.delivery import secrets
 from devops_assets.delivery.runtime import open_runtime
 from devops_assets.delivery.staged_version import TEST_SHARE, serving_alone
+from devops_assets.domain import secrets as domain
 from devops_assets.domain.secrets import Refused
 from devops_assets.emulator.app import CLOCK_FILE, EMULATOR_TOKEN, load_app
+from devops_assets.emulator.secrets_api import derive_version
 from devops_assets.sources.cloudflare import EMULATOR_URL, CloudflareClient
 from devops_assets.store.warehouse import WarehouseWriteError
 
@@ -349,3 +353,286 @@ def test_an_unreadable_worker_refuses_the_rotation(world):
     [row] = audit(world, secrets.ROTATE, "refused")
     assert "could not be read" in row.reason
     assert world.warehouse.secrets.request(req.request_id).state == "approved"
+
+
+# -- one person, one identity ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "CISO@moltworker.example",
+        " ciso@moltworker.example",
+        "ciso@moltworker.example ",
+        "Ciso@Moltworker.Example",
+    ],
+)
+def test_a_requester_spelled_differently_still_cannot_approve(world, spelling):
+    req = request(world, by=spelling)
+    assert req.requested_by == CISO  # kept in normal form
+    before = serving(world)
+    with pytest.raises(Refused) as caught:
+        secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    assert caught.value.rule == "two_person"
+    [row] = audit(world, secrets.APPROVE, "refused")
+    assert row.subject == req.request_id and "two_person" in row.reason
+    assert world.warehouse.secrets.request(req.request_id).state == "requested"
+    assert serving(world) == before
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "ciso@moltworker.example.",  # the same domain, written fully qualified
+        "\u0441iso@moltworker.example",  # a Cyrillic letter that looks like "c"
+        "ciso@moltworker.example\u200b",  # an invisible character
+        "nobody",
+    ],
+)
+def test_a_requester_that_is_not_a_plain_address_is_refused_and_audited(world, spelling):
+    with pytest.raises(Refused) as caught:
+        secrets.check_due(world.runtime("run-request"), spelling, "test", "staging", GATEWAY)
+    assert caught.value.rule == "identity"
+    [row] = audit(world, secrets.REQUEST, "refused")
+    assert (row.environment, row.subject) == ("staging", f"staging:{GATEWAY}")
+    assert row.actor.isascii() and "identity" in row.reason
+    assert world.warehouse.secrets.open_requests(STAGING) == {}
+
+
+def test_an_approver_is_recorded_in_normal_form_and_a_look_alike_is_refused(world):
+    req = request(world, by=OPS)
+    with pytest.raises(Refused) as caught:
+        secrets.approve(
+            world.runtime("run-approve"), req.request_id, "\u0441iso@moltworker.example"
+        )
+    assert caught.value.rule == "identity"
+    assert world.warehouse.secrets.request(req.request_id).state == "requested"
+    approval = secrets.approve(
+        world.runtime("run-approve-2"), req.request_id, " CISO@moltworker.example"
+    )
+    assert approval.approver == CISO
+    assert world.warehouse.secrets.approval(approval.approval_id).approver == CISO
+    assert [e.actor for e in audit(world, secrets.APPROVE)] == [
+        "\\u0441iso@moltworker.example",
+        CISO,
+    ]
+
+
+def test_a_rotation_runner_that_is_not_a_plain_address_is_refused_before_anything(world):
+    req = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    before = serving(world)
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(world.runtime("run-rotate"), req.request_id, approval.approval_id, "ops")
+    assert caught.value.rule == "identity"
+    [row] = audit(world, secrets.ROTATE, "refused")
+    assert row.subject == req.request_id and "identity" in row.reason
+    assert serving(world) == before
+    assert world.warehouse.secrets.approval(approval.approval_id).used_by_run is None
+
+
+# -- where a value comes from -----------------------------------------------------------
+
+
+def file_policy_runtime(world, path):
+    """Runtimes of a platform file whose gateway token comes from ``path``."""
+    settings = world.config.secrets
+    policies = tuple(
+        SecretPolicy(p.name, p.max_age_days, f"file:{path}") if p.name == GATEWAY else p
+        for p in settings.policies
+    )
+    config = replace(world.config, secrets=replace(settings, policies=policies))
+    return lambda run_id, active=(): open_runtime(
+        config, world.warehouse, None, world.repo, run_id, lambda r: r in active
+    )
+
+
+def approved_from(world, path):
+    runtime = file_policy_runtime(world, path)
+    done = secrets.check_due(runtime("run-request"), OPS, "from a file", "staging", GATEWAY)
+    [req] = done.requested
+    approval = secrets.approve(runtime("run-approve"), req.request_id, CISO)
+    return runtime, req, approval
+
+
+def fifo(tmp_path):
+    path = tmp_path / "token.fifo"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (fifo, "is not a regular file"),  # would block until someone writes
+        (lambda tmp_path: Path("/dev/zero"), "is not a regular file"),  # would never end
+        (lambda tmp_path: tmp_path, "is not a regular file"),
+        (lambda tmp_path: tmp_path / "absent.txt", "cannot be read"),
+    ],
+)
+def test_a_file_source_that_is_not_a_regular_file_is_refused_at_once(world, tmp_path, make, says):
+    path = make(tmp_path)
+    runtime, req, approval = approved_from(world, path)
+    before = serving(world)
+    started = time.monotonic()
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    assert time.monotonic() - started < 5
+    assert caught.value.rule == "source"
+    assert f"file {path} {says}" in str(caught.value)
+    [row] = audit(world, secrets.ROTATE, "refused")
+    assert f"file {path}" in row.reason
+    assert serving(world) == before
+    assert world.warehouse.deploys.holder("staging") is None
+    assert world.warehouse.secrets.request(req.request_id).state == "approved"
+
+
+def test_a_file_over_cloudflares_secret_size_is_refused_and_one_at_it_is_rotated(world, tmp_path):
+    cap = domain.MAX_SECRET_BYTES
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"A" * (20 * 1024 * 1024))
+    runtime, req, approval = approved_from(world, big)
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    assert caught.value.rule == "source" and f"larger than {cap} bytes" in str(caught.value)
+    assert "AAAA" not in str(caught.value)
+    assert world.warehouse.secrets.request(req.request_id).state == "approved"
+
+    value = random.token_hex(cap // 2)  # exactly the limit, with a final newline
+    big.write_text(value + "\n", encoding="ascii")
+    outcome = secrets.rotate(runtime("run-rotate-2"), req.request_id, approval.approval_id, OPS)
+    assert outcome.promoted
+    stored = world.app().secret_digest(STAGING, outcome.staged_version, GATEWAY)
+    assert stored == hashlib.sha256(value.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "content", [b"\xe2\x80\xa8x\xe2\x80\xa8", b"a\xc2\x85b", b"a\xc2\x9bb", b"line1\nline2"]
+)
+def test_a_file_value_with_any_line_break_or_control_is_refused(world, tmp_path, content):
+    path = tmp_path / "value.txt"
+    path.write_bytes(content)
+    runtime, req, approval = approved_from(world, path)
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(runtime("run-rotate"), req.request_id, approval.approval_id, OPS)
+    assert caught.value.rule == "source" and f"file {path}" in str(caught.value)
+    assert world.warehouse.secrets.request(req.request_id).state == "approved"
+
+
+def test_the_value_is_read_before_the_deploy_lock_is_taken(world, monkeypatch):
+    monkeypatch.delenv(NEXT_KEY, raising=False)
+    req = request(world, secret=ANTHROPIC)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, LEAD)
+    now = world.app().now()
+    world.warehouse.deploys.acquire("staging", "run-deploy", OPS, "abc", now, lambda r: True)
+    rt = world.runtime("run-rotate", active=("run-deploy",))
+    with pytest.raises(Refused) as caught:
+        secrets.rotate(rt, req.request_id, approval.approval_id, OPS)
+    # the source was refused first: the lock (held by another run) was never asked for
+    assert caught.value.rule == "source"
+    assert world.warehouse.deploys.holder("staging") == "run-deploy"
+
+
+def test_the_emulator_refuses_a_secret_over_the_size_limit_like_cloudflare(world):
+    from devops_assets.sources.cloudflare import CloudflareError
+
+    client = world.runtime("run-api").client
+    versions = len(client.list_versions(STAGING))
+    over = "x" * (domain.MAX_SECRET_BYTES + 1)
+    with pytest.raises(CloudflareError) as caught:
+        client.put_version_secrets(STAGING, {GATEWAY: over}, "too big")
+    assert caught.value.code == 10001 and "too large" in str(caught.value)
+    assert over not in str(caught.value)
+    assert len(client.list_versions(STAGING)) == versions  # nothing was made
+
+
+# -- an answer lost on the way back ------------------------------------------------------
+
+
+class LosesAnswers(httpx.BaseTransport):
+    """The network between the client and the emulator app: requests reach the app,
+    which does what they ask; the answer to the first ``times`` ``method`` requests
+    whose path ends with ``suffix`` is lost on the way back (a 502 from a proxy in
+    between, or the connection dropped)."""
+
+    def __init__(self, app, method: str, suffix: str, how: str, times: int = 1):
+        self.inner = httpx.WSGITransport(app=app)
+        self.method, self.suffix, self.how, self.times = method, suffix, how, times
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method != self.method or not request.url.path.endswith(self.suffix):
+            return response
+        if self.times <= 0:
+            return response
+        self.times -= 1
+        response.read()
+        if self.how == "dropped":
+            raise httpx.RemoteProtocolError("connection closed with no answer", request=request)
+        body = {"success": False, "errors": [{"code": 10013, "message": "bad gateway"}]}
+        return httpx.Response(502, json={**body, "messages": [], "result": None}, request=request)
+
+
+@pytest.mark.parametrize("how", ["502", "dropped"])
+def test_a_lost_answer_to_the_staging_patch_does_not_block_the_retry(world, how):
+    req = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    before = serving(world)
+    count = len(world.runtime("r").client.list_versions(STAGING))
+    rt = world.runtime("run-rotate")
+    rt.client.close()
+    app = load_app(world.config.cloudflare.emulator_state, persist=True)
+    transport = LosesAnswers(app, "PATCH", "/versions/latest", how)
+    account = world.config.cloudflare.account_id
+    rt.client = CloudflareClient(account, EMULATOR_TOKEN, EMULATOR_URL, transport=transport)
+    with pytest.raises(secrets.RotationFailed, match="recorded as abandoned"):
+        secrets.rotate(rt, req.request_id, approval.approval_id, OPS)
+
+    # Cloudflare made the version; the platform recognised it by its message
+    versions = world.runtime("r").client.list_versions(STAGING)
+    assert len(versions) == count + 1
+    lost = max(versions, key=lambda v: v["number"])
+    assert req.request_id in lost["annotations"]["workers/message"]
+    made = {v.version_id: v for v in world.warehouse.secrets.versions(STAGING)}
+    assert made[lost["id"]].outcome == "abandoned" and made[lost["id"]].based_on == before
+    assert serving(world) == before
+    assert world.warehouse.secrets.request(req.request_id).state == "failed"
+
+    again = secrets.approve(world.runtime("run-approve-2"), req.request_id, LEAD)
+    outcome = secrets.rotate(world.runtime("run-rotate-2"), req.request_id, again.approval_id, OPS)
+    assert outcome.promoted and serving(world) == outcome.staged_version != lost["id"]
+    assert world.warehouse.secrets.request(req.request_id).state == "rotated"
+
+
+def test_a_version_someone_else_made_after_a_failed_patch_is_not_taken_as_ours(world):
+    req = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    rt = world.runtime("run-rotate")
+    rt.client.close()
+    app = load_app(world.config.cloudflare.emulator_state, persist=True)
+
+    class Interleaved(LosesAnswers):
+        def handle_request(self, request):
+            if request.method == "PATCH" and self.times > 0:
+                # a person's undeployed change lands, then our PATCH is refused
+                self.times -= 1
+                derive_version(
+                    app,
+                    STAGING,
+                    app.state.latest_version(STAGING),
+                    {GATEWAY: "0" * 64},
+                    author="lena@moltworker.example",
+                    message='Updated secret "MOLTBOT_GATEWAY_TOKEN"',
+                    source="wrangler",
+                )
+                body = {"success": False, "errors": [{"code": 10013, "message": "busy"}]}
+                return httpx.Response(500, json={**body, "messages": [], "result": None})
+            return super().handle_request(request)
+
+    account = world.config.cloudflare.account_id
+    rt.client = CloudflareClient(
+        account, EMULATOR_TOKEN, EMULATOR_URL, transport=Interleaved(app, "", "", "502")
+    )
+    with pytest.raises(secrets.RotationFailed, match="is not ours"):
+        secrets.rotate(rt, req.request_id, approval.approval_id, OPS)
+    assert [v.outcome for v in world.warehouse.secrets.versions(STAGING)] == []

@@ -6,8 +6,8 @@
 - ``check_due``: expires stale requests, then turns each due secret (or the one
   asked for: an emergency rotation) into a request and notifies the approvers.
 - ``approve``: an approver who is not the requester approves one request.
-- ``rotate``: with a valid approval bound to the request, takes the
-  environment's deploy lock, reads or generates the new value, and stages,
+- ``rotate``: with a valid approval bound to the request, reads or generates
+  the new value, takes the environment's deploy lock, and stages,
   tests and promotes it (``staged_version``). The deploy window, change freezes
   and open incidents do not hold a rotation: rotating a leaked credential is
   what an incident may need, at any hour. The lock, the two-person approval and
@@ -21,9 +21,9 @@ lives only in ``rotate``'s memory: no log line, row, notice or message holds it.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 
@@ -42,9 +42,11 @@ from devops_assets.sources.cloudflare import CloudflareError
 from devops_assets.sources.git_refs import read_blob
 from devops_assets.wrangler.environments import load
 
-SCHEDULER = "secret_rotation_check (schedule)"
+SCHEDULER = domain.SCHEDULER
 REQUEST, APPROVE, ROTATE = "request_secret_rotation", "approve_secret_rotation", "rotate_secret"
 ENVIRONMENTS = ("staging", "production")
+# A value file may hold a value at Cloudflare's limit and its line ending ("\r\n").
+FILE_CAP = domain.MAX_SECRET_BYTES + 2
 
 
 class RotationFailed(RuntimeError):
@@ -164,7 +166,14 @@ def check_due(
     secret: str = "",
 ) -> CheckOutcome:
     """Expire stale requests, then request a rotation of every due secret (or of
-    ``secret`` in ``environment`` only, due or not); notify the approvers."""
+    ``secret`` in ``environment`` only, due or not); notify the approvers. The
+    requester must be a plain e-mail address or the schedule, kept in normal form."""
+    try:
+        requested_by = domain.identity(requested_by, "requested_by")
+    except Refused as exc:
+        subject = f"{environment}:{secret}" if environment and secret else "-"
+        _refused(rt, REQUEST, _shown(requested_by), None, subject, exc, {})
+        raise
     expired = expire(rt)
     rows = inventory(rt)
     now = rt.now()
@@ -262,15 +271,17 @@ def expire(rt: Runtime) -> list[str]:
 
 
 def approve(rt: Runtime, request_id: str, approver: str) -> Approval:
-    """Approve one request (refusals audited and raised as Refused)."""
+    """Approve one request (refusals audited and raised as Refused); the approver is
+    compared and recorded in identity normal form."""
     ledger = rt.warehouse.secrets
     request = ledger.request(request_id)
     now = rt.now()
     try:
         domain.check_approval(request, request_id, approver, rt.config.secrets.approvers, now)
     except Refused as exc:
-        _refused(rt, APPROVE, approver, request, request_id, exc, {})
+        _refused(rt, APPROVE, _shown(approver), request, request_id, exc, {})
         raise
+    approver = domain.identity(approver, "approver")
     approval = Approval(
         approval_id=domain.approval_id(request, approver, now),
         request_id=request.request_id,
@@ -304,12 +315,19 @@ def approve(rt: Runtime, request_id: str, approver: str) -> Approval:
 
 
 def rotate(rt: Runtime, request_id: str, approval_id: str, run_by: str) -> StagedOutcome:
-    """Rotate the secret of an approved request (see the module docstring)."""
+    """Rotate the secret of an approved request (see the module docstring). The new
+    value is read before the deploy lock is taken: a slow or refused source never
+    holds the environment."""
     ledger = rt.warehouse.secrets
     request = ledger.request(request_id)
     approval = ledger.approval(approval_id) if approval_id else None
     now = rt.now()
     detail = {"approval": approval_id or None}
+    try:
+        run_by = domain.identity(run_by, "rotation runner (requested_by)")
+    except Refused as exc:
+        _refused(rt, ROTATE, _shown(run_by), request, request_id, exc, detail)
+        raise
     try:
         current = (
             make_request(rt, request.environment, request.worker, request.secret, "-", "-")
@@ -323,6 +341,11 @@ def rotate(rt: Runtime, request_id: str, approval_id: str, run_by: str) -> Stage
         _refused(rt, ROTATE, run_by, request, request_id, exc, detail)
         raise
     environment, worker, name = request.environment, request.worker, request.secret
+    try:
+        value = new_value(rt, request)
+    except Refused as exc:
+        _refused(rt, ROTATE, run_by, request, request_id, exc, detail)
+        raise
     lock = rt.warehouse.deploys
     holder = lock.acquire(environment, rt.run_id, run_by, f"secret:{name}", now, rt.is_active)
     try:
@@ -340,11 +363,6 @@ def rotate(rt: Runtime, request_id: str, approval_id: str, run_by: str) -> Stage
             refusal = Refused("facts", f"{worker}'s versions could not be read: {exc}"[:500])
             _refused(rt, ROTATE, run_by, request, request_id, refusal, detail)
             raise refusal from None
-        try:
-            value = new_value(rt, request)
-        except Refused as exc:
-            _refused(rt, ROTATE, run_by, request, request_id, exc, detail)
-            raise
         _audit(
             rt,
             ROTATE,
@@ -355,7 +373,6 @@ def rotate(rt: Runtime, request_id: str, approval_id: str, run_by: str) -> Stage
             {**detail, "approver": approval.approver, "source": request.source.split(":")[0]},
         )
         if not ledger.claim(request_id, approval_id, rt.run_id, rt.now()):
-            del value
             exc = Refused("approval_used", f"approval {approval_id} was used by another run")
             _refused(rt, ROTATE, run_by, request, request_id, exc, detail)
             raise exc
@@ -364,11 +381,10 @@ def rotate(rt: Runtime, request_id: str, approval_id: str, run_by: str) -> Stage
             outcome = stage_and_promote(rt, environment, {name: value}, message, run_by, request_id)
         except StageRefused as exc:
             outcome = StagedOutcome(environment, worker, "", failure=str(exc))
-        finally:
-            del value
         _finish(rt, request, run_by, outcome)
         return outcome
     finally:
+        value = ""  # the value lives no longer than the run needs it
         if holder is None:
             lock.release(environment, rt.run_id)
 
@@ -412,22 +428,71 @@ def new_value(rt: Runtime, request: RotationRequest) -> str:
         from devops_assets.config_secrets import CHARSETS
 
         return domain.generate(int(length), CHARSETS[charset])
+    return read_source(request.source)
+
+
+def read_source(source: str) -> str:
+    """The value of an ``env:VAR`` or ``file:PATH`` source, under ``domain.normalise``'s
+    rule; refusals (rule ``source``) name the source, never the value. Shared by
+    rotations and ``sync_config``."""
+    kind, _, rest = source.partition(":")
     if kind == "env":
         raw = os.environ.get(rest)
         if raw is None:
             raise Refused("source", f"environment variable {rest} is not set")
         return domain.normalise(raw, f"environment variable {rest}")
     if kind == "file":
-        try:
-            raw = Path(rest).read_bytes()
-        except OSError as exc:
-            raise Refused("source", f"file {rest} cannot be read ({exc.strerror})") from None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise Refused("source", f"file {rest} is not UTF-8 text") from None
-        return domain.normalise(text, f"file {rest}")
+        return read_file_value(rest)
     raise Refused("source", f"unknown source kind {kind!r}")
+
+
+def read_file_value(path: str) -> str:
+    """The value in a file, under ``domain.normalise``'s rule (``file:`` sources of
+    rotations and ``sync_config``)."""
+    return domain.normalise(_read_file(path), f"file {path}")
+
+
+def _read_file(path: str) -> str:
+    """A regular file's text, read without waiting and without reading past the cap:
+    a FIFO, device (``/dev/zero``), socket or folder is refused before it is read; a
+    file holding more than ``FILE_CAP`` bytes is refused after at most one byte more."""
+    where = f"file {path}"
+    too_big = Refused(
+        "source", f"{where} is larger than {domain.MAX_SECRET_BYTES} bytes (Cloudflare's limit)"
+    )
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise Refused("source", f"{where} is not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise Refused("source", f"{where} cannot be read ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # replaced between the two looks
+            raise Refused("source", f"{where} is not a regular file")
+        if info.st_size > FILE_CAP:
+            raise too_big
+        data = b""
+        while len(data) <= FILE_CAP:
+            chunk = os.read(fd, FILE_CAP + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:
+        raise Refused("source", f"{where} cannot be read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(data) > FILE_CAP:
+        raise too_big
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused("source", f"{where} is not UTF-8 text") from None
+
+
+def _shown(name: str) -> str:
+    """A refused identity as the audit log's actor: printable, bounded."""
+    return ascii(str(name))[1:-1][:200]
 
 
 # -- audit --------------------------------------------------------------------------

@@ -9,7 +9,11 @@ Worker carries without a build (secret rotation, configuration sync):
    exception: a latest version this platform staged and abandoned, made from
    the version serving now, whose changed names the new change sets again —
    rolling forward over it ships nothing it did not mean to;
-2. ``PATCH …/versions/latest`` → version V′, not deployed (recorded as ours);
+2. ``PATCH …/versions/latest`` → version V′, not deployed (recorded as ours). Its
+   message carries the request's (or run's) tag. When the PATCH fails, the answer
+   may be lost after Cloudflare made V′: the versions are listed again, and a
+   single new latest version carrying the tag is recorded as ours, abandoned, so
+   the retry rolls forward over it instead of being refused;
 3. deployment {V′ 0.01 %, V 99.99 %}; the smoke tests run against V′ through
    the version-override header (which only reaches versions in the current
    deployment). The API's smallest share is 0.01 % (the OpenAPI schema's minimum,
@@ -25,6 +29,7 @@ only names and version ids leave this module.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -37,6 +42,7 @@ from devops_assets.domain.secrets import VersionMade
 from devops_assets.sources.cloudflare import CloudflareError
 
 TEST_SHARE = 0.01  # percent of traffic the staged version gets while it is tested
+MESSAGE_LIMIT = 100  # characters of ``workers/message`` Cloudflare keeps
 
 
 class StageRefused(RuntimeError):
@@ -70,6 +76,11 @@ def serving_alone(deployments: list[dict]) -> str | None:
 def precondition(rt: Runtime, worker: str, names: set[str]) -> str:
     """The version serving 100 %, after checking the latest version may be built
     on (see the module docstring); raises StageRefused otherwise."""
+    return _precondition(rt, worker, names)[0]
+
+
+def _precondition(rt: Runtime, worker: str, names: set[str]) -> tuple[str, int]:
+    """``precondition``'s serving version, and the number of the latest version."""
     deployments = rt.client.list_deployments(worker)
     serving = serving_alone(deployments)
     if serving is None:
@@ -80,9 +91,10 @@ def precondition(rt: Runtime, worker: str, names: set[str]) -> str:
     versions = rt.client.list_versions(worker)
     if not versions:
         raise StageRefused(f"{worker}: no versions")
-    latest = max(versions, key=lambda v: v["number"])["id"]
+    newest = max(versions, key=lambda v: v["number"])
+    latest, number = newest["id"], newest["number"]
     if latest == serving:
-        return serving
+        return serving, number
     ours = {v.version_id: v for v in rt.warehouse.secrets.versions(worker)}
     made = ours.get(latest)
     if (
@@ -97,7 +109,7 @@ def precondition(rt: Runtime, worker: str, names: set[str]) -> str:
             latest,
             serving,
         )
-        return serving
+        return serving, number
     raise StageRefused(
         f"{worker}: the latest version {latest} is not the deployed one ({serving} serves "
         "100 %); a new version would ship its undeployed code"
@@ -118,13 +130,15 @@ def stage_and_promote(
     ``promoted`` False when the previous version serves again."""
     worker = rt.config.environment(environment).worker
     names = set(changes)
-    previous = precondition(rt, worker, names)
+    previous, latest_number = _precondition(rt, worker, names)
     outcome = StagedOutcome(environment, worker, previous)
     tag = request_id or rt.run_id
+    mark = tag_mark(tag)
     try:
-        staged = rt.client.put_version_secrets(worker, changes, message[:100])
+        staged = rt.client.put_version_secrets(worker, changes, tagged(message, mark))
     except CloudflareError as exc:
         outcome.failure = f"staging the new version failed: {_api(exc)}"
+        _claim_lost(rt, outcome, names, tag, mark, latest_number)
         return outcome
     outcome.staged_version = staged.id
     rt.warehouse.secrets.record_version(
@@ -164,6 +178,56 @@ def stage_and_promote(
         VersionMade(worker, staged.id, previous, tuple(sorted(names)), tag, rt.now(), "promoted")
     )
     return outcome
+
+
+def tag_mark(tag: str) -> str:
+    """How a version's message names the request or run that made it: ``(tag)``, or
+    for a tag too long to leave room for the message, ``(#`` its digest ``)``."""
+    if len(tag) <= 64:
+        return f"({tag})"
+    return f"(#{hashlib.sha256(tag.encode()).hexdigest()[:16]})"
+
+
+def tagged(message: str, mark: str) -> str:
+    """``message`` within Cloudflare's limit, ending with ``mark`` unless it holds it."""
+    if mark in message and len(message) <= MESSAGE_LIMIT:
+        return message
+    room = MESSAGE_LIMIT - len(mark) - 1
+    return f"{message[:room].rstrip()} {mark}".lstrip()
+
+
+def _claim_lost(
+    rt: Runtime, outcome: StagedOutcome, names: set[str], tag: str, mark: str, latest: int
+) -> None:
+    """After a failed PATCH: if Cloudflare made the version anyway (the answer was
+    lost), it is the one new version since ``latest``, made by a secret change
+    whose message carries ``mark``. Record it as ours, abandoned (it is not
+    deployed), so the next attempt may roll forward over it."""
+    worker = outcome.worker
+    try:
+        versions = rt.client.list_versions(worker)
+    except (CloudflareError, httpx.HTTPError) as exc:
+        outcome.failure += f"; the versions could not be read again: {_api(exc)}"
+        return
+    newer = [v for v in versions if v["number"] > latest]
+    if len(newer) != 1:
+        if newer:
+            outcome.failure += f"; {len(newer)} versions were made meanwhile: none is taken as ours"
+        return
+    notes = newer[0].get("annotations") or {}
+    message = str(notes.get("workers/message") or "")
+    if notes.get("workers/triggered_by") != "secret" or mark not in message:
+        outcome.failure += f"; the new latest version {newer[0]['id']} is not ours"
+        return
+    made = newer[0]["id"]
+    outcome.staged_version = made
+    outcome.steps.append(f"staged {made} (its answer was lost; not deployed)")
+    outcome.failure += f"; Cloudflare made {made} anyway: recorded as abandoned"
+    rt.warehouse.secrets.record_version(
+        VersionMade(
+            worker, made, outcome.previous_version, tuple(sorted(names)), tag, rt.now(), "abandoned"
+        )
+    )
 
 
 def _restore(rt: Runtime, outcome: StagedOutcome, tag: str, force: bool = False) -> None:

@@ -380,14 +380,10 @@ def _secret_value(policy: SecretPolicy) -> str:
         if raw is None:
             raise Refused("source", f"environment variable {where} is not set")
         return normalise(raw, f"environment variable {where}")
-    if kind == "file":
-        try:
-            raw = Path(where).read_bytes().decode("utf-8")
-        except OSError as exc:
-            raise Refused("source", f"file {where} cannot be read ({exc.strerror})") from None
-        except UnicodeDecodeError:
-            raise Refused("source", f"file {where} is not UTF-8 text") from None
-        return normalise(raw, f"file {where}")
+    if kind == "file":  # the rotations' reader: regular files only, bounded
+        from devops_assets.delivery.secrets import read_file_value
+
+        return read_file_value(where)
     raise Refused(
         "source", f"source {policy.source!r}: sync_config puts values from env: or file: only"
     )

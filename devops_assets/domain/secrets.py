@@ -30,6 +30,7 @@ import hashlib
 import json
 import re
 import secrets as random
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -41,6 +42,19 @@ APPROVABLE_STATES = frozenset({"requested", "failed"})
 SECRET_TYPES = frozenset({"secret_text", "secret_key"})
 TRIGGERED_BY = "workers/triggered_by"
 MESSAGE = "workers/message"
+# The daily check asks under this name; the only identity that is not an address.
+SCHEDULER = "secret_rotation_check (schedule)"
+# Cloudflare Workers' limit on one secret (an environment variable of a Worker):
+# 5 KiB, counted in bytes of UTF-8. A longer value would be refused by the API
+# after the run had done its checks; it is refused here before anything changes.
+MAX_SECRET_BYTES = 5 * 1024
+# A plain ASCII address in normal form (lower case): local part, "@", a domain of
+# at least two labels. Look-alike letters (Cyrillic "с" for "c"), invisible
+# characters and a trailing dot are not in it, so they cannot make a second person.
+_ADDRESS = re.compile(
+    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+"
+)
 
 
 class Refused(RuntimeError):
@@ -155,15 +169,61 @@ def generate(length: int, alphabet: str) -> str:
 
 
 def normalise(value: str, where: str) -> str:
-    """One rule for values read from a variable or a file: trailing whitespace
-    (a file's final newline) is dropped, as wrangler does; an empty value or one
-    with a control character inside is refused (the message never shows it)."""
-    value = value.rstrip()
+    """One rule for values read from a variable or a file: trailing ASCII whitespace
+    (a file's final newline) is dropped, as wrangler does; refused (the message names
+    ``where``, never the value): an empty value, one that is not valid Unicode text,
+    one longer than ``MAX_SECRET_BYTES``, and one holding a line break of any kind
+    (whatever ``str.splitlines`` splits on: ``\\u2028``, ``\\x85``…) or a C0/C1
+    control character or DEL — a value is one line of text."""
+    value = value.rstrip(" \t\r\n\f\v")
     if not value:
         raise Refused("source", f"{where} is empty")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise Refused("source", f"{where} holds a control character (a value is one line)")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8
+        raise Refused("source", f"{where} is not UTF-8 text") from None
+    if size > MAX_SECRET_BYTES:
+        raise Refused(
+            "source", f"{where} is larger than {MAX_SECRET_BYTES} bytes (Cloudflare's limit)"
+        )
+    if any(_control(c) for c in value) or len(value.splitlines()) != 1:
+        raise Refused(
+            "source", f"{where} holds a line break or control character (a value is one line)"
+        )
     return value
+
+
+def _control(c: str) -> bool:
+    code = ord(c)
+    return code < 32 or 127 <= code < 160
+
+
+# -- identities ------------------------------------------------------------------
+
+
+def identity_form(name: str) -> str:
+    """The form every identity is compared and stored in: NFKC, trimmed, case-folded
+    (``CISO@Example`` and `` ciso@example`` are one person). No validation: used to
+    compare names read back from storage."""
+    return unicodedata.normalize("NFKC", str(name)).strip().casefold()
+
+
+def identity(name: str, role: str) -> str:
+    """``name`` in normal form, or Refused (rule ``identity``): a requester, approver or
+    rotation runner is a plain ASCII e-mail address (or the scheduler's own name)."""
+    form = identity_form(name)
+    if form == SCHEDULER:
+        return form
+    shown = ascii(str(name))[:120]
+    if form.endswith("."):
+        raise Refused("identity", f"{role} {shown} ends with a dot: write the address without it")
+    if not (form.isascii() and _ADDRESS.fullmatch(form)):
+        raise Refused(
+            "identity",
+            f"{role} {shown} is not a plain e-mail address (ASCII letters, digits, "
+            "one @, a domain) nor the schedule",
+        )
+    return form
 
 
 # -- approvals -------------------------------------------------------------------
@@ -176,15 +236,17 @@ def check_approval(
     approvers: Sequence[str],
     now: datetime,
 ) -> RotationRequest:
-    """Refuse an approval the rules do not allow; return the request."""
+    """Refuse an approval the rules do not allow; return the request. Identities are
+    compared in their normal form (``identity``)."""
+    approver = identity(approver, "approver")
     if request is None:
         raise Refused("request", f"no rotation request {request_id_asked!r}")
-    if approver not in approvers:
+    if approver not in {identity_form(a) for a in approvers}:
         raise Refused(
             "approver",
             f"{approver} is not an approver ([secrets] approvers: {', '.join(approvers)})",
         )
-    if approver == request.requested_by:
+    if approver == identity_form(request.requested_by):
         raise Refused(
             "two_person", f"{approver} asked for {request.request_id} and cannot approve it"
         )
@@ -244,11 +306,12 @@ def check_rotation(
         )
     if approval.approved_at >= request.expires_at:
         raise Refused("request_expired", f"{request.request_id} had expired when it was approved")
-    if approval.approver == request.requested_by:
+    approver = identity_form(approval.approver)
+    if approver == identity_form(request.requested_by):
         raise Refused(
             "two_person", f"{approval.approver} asked for and approved {request.request_id}"
         )
-    if approval.approver not in approvers:
+    if approver not in {identity_form(a) for a in approvers}:
         raise Refused("approver", f"{approval.approver} is no longer an approver")
     if request.state not in ROTATABLE_STATES:
         raise Refused("state", f"{request.request_id} is {request.state}, not approved")

@@ -12,7 +12,9 @@ A new version keeps the code, and so the build and /health answer, of the
 version it was made from. Of a secret value only its sha256 digest is kept.
 Errors: 10007 unknown Worker, 10053 the name is bound to something that is
 not a secret, 10056 no such secret, 10215 latest version not deployed, 10222
-no versions; 10001 a body that is not what the endpoint takes.
+no versions; 10001 a body that is not what the endpoint takes, or a secret
+text longer than Cloudflare's 5 KiB limit on one secret (``SECRET_TEXT_LIMIT``,
+counted in UTF-8 bytes; nothing is changed).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ SECRET_NOT_FOUND = 10056
 LATEST_NOT_DEPLOYED = 10215
 SETTINGS_LATEST_NOT_DEPLOYED = 10214
 NO_VERSIONS = 10222
+SECRET_TEXT_LIMIT = 5 * 1024  # bytes of one secret's text (Workers limits: 5 KiB)
 SCRIPT = ACCOUNT + r"/workers/scripts/(?P<script>[^/]+)"
 EMPTY_RUNTIME = {
     "compatibility_date": "",
@@ -71,6 +74,7 @@ def put_secret(app, req: Request, account_id: str, script: str) -> Reply:
         raise ApiError(400, BAD_BODY, "The body must hold the secret's 'name' and 'text'")
     if kind != "secret_text":
         raise ApiError(400, BAD_BODY, "Only secrets of type 'secret_text' are supported")
+    _within_limit(name, text)
     change_deployed(app, script, {name: digest(text)}, app.user_email, source="api")
     return ok({"name": name, "type": "secret_text"})
 
@@ -98,6 +102,7 @@ def patch_latest(app, req: Request, account_id: str, script: str) -> Reply:
             and value.get("type") == "secret_text"
             and isinstance(value.get("text"), str)
         ):
+            _within_limit(name, value["text"])
             changes[name] = digest(value["text"])
         else:
             raise ApiError(
@@ -263,6 +268,17 @@ def _default_message(changes: dict) -> str:
     if len(changes) == 1:
         return f"{'Deleted' if deleted else 'Updated'} secret {names}"
     return f"{'Deleted' if deleted else 'Updated'} secrets {names}"
+
+
+def _within_limit(name: str, text: str) -> None:
+    """Refuse a secret text over the size limit (the message never quotes it)."""
+    if len(text.encode("utf-8", "surrogatepass")) > SECRET_TEXT_LIMIT:
+        raise ApiError(
+            400,
+            BAD_BODY,
+            f"Secret '{name}' is too large: a secret's text must be {SECRET_TEXT_LIMIT} bytes "
+            "or less",
+        )
 
 
 def _script(state, script: str) -> None:
