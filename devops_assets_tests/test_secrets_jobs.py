@@ -166,3 +166,42 @@ def test_a_sync_reads_a_file_source_with_the_rotations_bounded_reader(world, tmp
     assert time.monotonic() - started < 60
     assert not result.success
     assert f"file {path} is not a regular file" in failure_text(result)
+
+
+def test_only_the_schedule_asks_under_its_own_name_and_each_request_id_is_logged(world):
+    """A person who types the schedule's name is refused (who asks can never approve,
+    so asking as nobody would dodge the rule); the schedule's own tick asks, and the
+    run's log names every request id the approvers need."""
+    from devops_assets.delivery.secrets import SCHEDULER
+
+    with dg.instance_for_test() as instance:
+        defs = build_definitions(world.config)
+        posing = run(
+            defs,
+            instance,
+            "request_secret_rotation",
+            "request_due_rotations",
+            {"requested_by": SCHEDULER},
+        )
+        assert not posing.success
+        assert "is the schedule's own name" in failure(posing)
+        assert world.warehouse.secrets.requests("requested") == []
+
+        schedule = defs.resolve_schedule_def("secret_rotation_check")
+        with dg.build_schedule_context(instance=instance) as context:
+            [tick] = schedule.evaluate_tick(context).run_requests
+        job = defs.resolve_job_def(schedule.job_name)
+        ran = job.execute_in_process(
+            run_config=tick.run_config,
+            instance=instance,
+            tags={**job.tags, "dagster/schedule_name": schedule.name},
+        )
+        made = world.warehouse.secrets.requests("requested")
+        assert made and {r.requested_by for r in made} == {SCHEDULER}
+        logged = " ".join(
+            e.message
+            for e in instance.all_logs(ran.run_id)
+            if e.dagster_event is None and e.user_message
+        )
+        for request in made:
+            assert f"requested {request.request_id}" in logged

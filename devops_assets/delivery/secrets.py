@@ -117,7 +117,7 @@ def required_secrets(rt: Runtime, environment: str, worker: str) -> tuple[str, .
         data = read_blob(rt.repo, branch, name)
         if data is None:
             continue
-        wrangler = load(name, data)
+        wrangler = load(f"{branch}:{name}", data)
         env = wrangler.environment_of(worker)
         if env is None:
             return ()

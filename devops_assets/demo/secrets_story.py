@@ -24,6 +24,21 @@ OPERATOR = "ops@moltworker.example"
 SECRET = "MOLTBOT_GATEWAY_TOKEN"
 
 
+def _scheduled_check(defs: dg.Definitions, instance):
+    """One tick of the ``secret_rotation_check`` schedule, run as the daemon runs it
+    (its run config, and the schedule's name among the run's tags)."""
+    schedule = defs.resolve_schedule_def("secret_rotation_check")
+    with dg.build_schedule_context(instance=instance) as context:
+        [request] = schedule.evaluate_tick(context).run_requests
+    job = defs.resolve_job_def(schedule.job_name)
+    return job.execute_in_process(
+        run_config={**request.run_config, **QUIET},
+        instance=instance,
+        tags={**job.tags, **request.tags, "dagster/schedule_name": schedule.name},
+        raise_on_error=False,
+    )
+
+
 def _run(defs: dg.Definitions, instance, job_name: str, op: str, config: dict):
     job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
@@ -46,7 +61,7 @@ def play(config: PlatformConfig, defs: dg.Definitions, instance) -> list[str]:
     approvers = ", ".join(config.secrets.approvers)
     say("\nSecret rotation story:")
     say("1. the daily secret_rotation_check")
-    check = _run(defs, instance, "request_secret_rotation", "request_due_rotations", {})
+    check = _scheduled_check(defs, instance)
     if not check.success:
         say(f"  the check failed: {_failure_text(check)}")
         return lines

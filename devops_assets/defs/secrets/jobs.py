@@ -21,10 +21,13 @@ from devops_assets.sources.cloudflare import CloudflareError
 SECRET_INVENTORY = dg.AssetKey("secret_inventory")
 
 
+SCHEDULE = "secret_rotation_check"
+
+
 class RotationCheckConfig(dg.Config):
     requested_by: str = Field(
-        default=secrets.SCHEDULER,
-        description="Who asks; the schedule asks as itself. Kept in the audit log.",
+        description="Who asks (your e-mail address); kept in the audit log. Only the "
+        f"{SCHEDULE} schedule asks as itself.",
     )
     environment: Literal["", "staging", "production"] = Field(
         default="",
@@ -82,25 +85,41 @@ def _refreshed_inventory(rt, description: str):
     required_resource_keys={KEY},
 )
 def request_due_rotations(context: dg.OpExecutionContext, config: RotationCheckConfig):
-    rt = _runtime(context, "request_due_rotations")
     if bool(config.environment) != bool(config.secret):
         raise dg.Failure("environment and secret: both or neither", allow_retries=False)
+    if (
+        config.requested_by.strip() == secrets.SCHEDULER
+        and context.run.tags.get("dagster/schedule_name") != SCHEDULE
+    ):
+        raise dg.Failure(
+            f"requested_by: {secrets.SCHEDULER!r} is the schedule's own name; a person asks "
+            "under their e-mail address (who asks can never approve)",
+            allow_retries=False,
+        )
+    rt = _runtime(context, "request_due_rotations")
     try:
         done = secrets.check_due(
             rt, config.requested_by, config.reason, config.environment, config.secret
         )
-        now = rt.now()
+        for request in done.requested:
+            context.log.info(
+                "requested %s: %s on %s (%s), expires %s UTC; approve it with "
+                "approve_secret_rotation",
+                request.request_id,
+                request.secret,
+                request.worker,
+                request.environment,
+                f"{request.expires_at:%Y-%m-%d %H:%M}",
+            )
+        for request_id in done.already_open:
+            context.log.info("already open, not requested again: %s", request_id)
+        if not done.requested and not done.already_open:
+            context.log.info("no secret is due")
+        yield from _refreshed_inventory(rt, "inventory after the rotation check")
     except Refused as exc:
         raise _failure(exc) from None
     finally:
         rt.client.close()
-    from devops_assets.defs.secrets.assets import inventory_markdown
-
-    yield dg.AssetMaterialization(
-        SECRET_INVENTORY,
-        description="inventory read by the rotation check",
-        metadata={"inventory": dg.MetadataValue.md(inventory_markdown(done.inventory, now))},
-    )
     yield dg.Output(
         [r.request_id for r in done.requested],
         metadata={
@@ -124,6 +143,16 @@ def approve_rotation(context: dg.OpExecutionContext, config: ApproveConfig):
         raise _failure(exc) from None
     finally:
         rt.client.close()
+    context.log.info(
+        "approval %s of %s by %s, valid until %s UTC; rotate with rotate_secrets "
+        "(request_id %s, approval_id %s)",
+        approval.approval_id,
+        approval.request_id,
+        approval.approver,
+        f"{approval.expires_at:%Y-%m-%d %H:%M}",
+        approval.request_id,
+        approval.approval_id,
+    )
     return dg.Output(
         approval.approval_id,
         metadata={
@@ -191,10 +220,13 @@ def rotate_secrets_job():
 
 def rotation_check_schedule(timezone: str) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(
-        name="secret_rotation_check",
+        name=SCHEDULE,
         job=request_rotation_job,
         cron_schedule="0 7 * * *",
         execution_timezone=timezone,
+        run_config={
+            "ops": {"request_due_rotations": {"config": {"requested_by": secrets.SCHEDULER}}}
+        },
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Each day: turn every due secret into a rotation request and notify the "
         "approvers; expire requests nobody approved in time.",
