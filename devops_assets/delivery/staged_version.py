@@ -112,7 +112,8 @@ def _precondition(rt: Runtime, worker: str, names: set[str]) -> tuple[str, int]:
         return serving, number
     raise StageRefused(
         f"{worker}: the latest version {latest} is not the deployed one ({serving} serves "
-        "100 %); a new version would ship its undeployed code"
+        "100 %); a new version would ship its undeployed code. Deploy that version, or "
+        "push a commit and deploy its build, then try again"
     )
 
 
