@@ -636,3 +636,35 @@ def test_a_version_someone_else_made_after_a_failed_patch_is_not_taken_as_ours(w
     with pytest.raises(secrets.RotationFailed, match="is not ours"):
         secrets.rotate(rt, req.request_id, approval.approval_id, OPS)
     assert [v.outcome for v in world.warehouse.secrets.versions(STAGING)] == []
+
+
+def test_rotations_are_no_new_deployments_and_a_withdrawn_test_is_no_rollback(world):
+    """What the metric engine reads of a rotation: its 0.01 % test and its promotion
+    carry the serving commit (folded into the deployment already serving it), and a
+    test that fails, whose previous version is put back, is not a rollback of code."""
+    from devops_assets.domain.engine import deployed
+
+    tag = next(w.tag for w in world.config.workers if w.name == STAGING)
+
+    def read():
+        records = world.runtime("r").client.worker_deployments(STAGING, tag, "staging")
+        return records, deployed(records, "staging")
+
+    before, served_before = read()
+    ok = request(world)
+    approval = secrets.approve(world.runtime("run-approve"), ok.request_id, CISO)
+    secrets.rotate(world.runtime("run-rotate"), ok.request_id, approval.approval_id, OPS)
+    after, served_after = read()
+    assert len(after) == len(before) + 2  # the test step and the promotion
+    assert {r.commit_sha for r in after[:2]} == {before[0].commit_sha}
+    assert len(served_after) == len(served_before)
+
+    world.app().refuse_secret(STAGING, GATEWAY)  # the provider takes no newer value
+    bad = request(world)
+    approval = secrets.approve(world.runtime("run-approve-2"), bad.request_id, CISO)
+    with pytest.raises(secrets.RotationFailed):
+        secrets.rotate(world.runtime("run-rotate-2"), bad.request_id, approval.approval_id, OPS)
+    failed, served_failed = read()
+    assert len(failed) == len(after) + 2  # the test step and the restore
+    assert [r.kind for r in failed[:2]] == ["deploy", "deploy"]
+    assert len(served_failed) == len(served_before)

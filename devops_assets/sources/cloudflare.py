@@ -258,13 +258,18 @@ class CloudflareClient:
             vid: found[code.get(vid, vid)] for vid, _ in majors if code.get(vid, vid) in found
         }
         kinds = deployment_kinds(deployments, majors, numbers)
-        records = []
+        records, previous = [], None
         for raw, kind, major in zip(deployments, kinds, majors, strict=True):
             version_id = major[0]
             build = builds.get(version_id)
             sha = build.commit_sha if build else None
+            if kind == "rollback" and raw["triggered_by"] != "rollback" and sha and sha == previous:
+                # an older version of the same code (a secret or setting change
+                # withdrawn): no code went back, so no rollback is read into it
+                kind = "deploy"
             records.append(deployment_record(raw, worker, environment, kind, sha, major))
-        rollbacks = kinds.count("rollback")
+            previous = sha
+        rollbacks = sum(r.kind == "rollback" for r in records)
         log.info(
             "%s (%s, tag %s): %d deployments, %d rollbacks",
             worker,
