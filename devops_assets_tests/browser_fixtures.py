@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,9 +20,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from devops_assets.config import DEMO_CONFIG
 from devops_assets.demo.commands import REPO_ROOT
+from devops_assets_tests.pipeline_fixtures import open_pipeline
 from devops_assets_tests.process_groups import stop_group
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,6 +44,10 @@ CHROMIUM_ARGS = [
 ]
 READY_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 30
+RUN_WAIT_S = 120
+RUN_URL = re.compile(r"/runs/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")
+# The status tag in the run page's header once the run is over.
+FINISHED = re.compile(r"^(Success|Failure|Canceled)$")
 
 LOCATION_QUERY = """
 {
@@ -183,3 +192,71 @@ def chromium_page(executable: Path):
             yield page
         finally:
             browser.close()
+
+
+@contextmanager
+def served_demo(tmp_path: Path, postgres_server, platform_file: Path = DEMO_CONFIG):
+    """A freshly seeded demo workspace (platform file ``platform_file``) with its own
+    Dagster database, served by ``dagster dev``: yields the pipeline, the server and
+    the Chromium to drive. The database is dropped after dagster dev has stopped."""
+    chromium = require_chromium()
+    pipeline, close = open_pipeline(tmp_path / "home", postgres_server, platform_file)
+    try:
+        env = {**os.environ, "DEVOPS_ASSETS_CONFIG": str(platform_file)}
+        home = Path(os.environ["DAGSTER_HOME"])
+        with dagster_dev(home, env, tmp_path / "dagster-dev.log") as server:
+            yield pipeline, server, chromium
+    finally:
+        close()
+
+
+def launch_from_launchpad(page, server: DagsterDev, job: str, run_config: str) -> str:
+    """Type ``run_config`` into the job's launchpad, launch, and return the run id."""
+    from playwright.sync_api import expect
+
+    page.goto(server.url(f"locations/{LOCATION}/jobs/{job}/playground"))
+    editor = page.locator(".CodeMirror").first
+    editor.click()
+    page.keyboard.press("ControlOrMeta+A")
+    page.keyboard.insert_text(run_config)  # as a paste: no auto-indent on each line
+    typed = page.evaluate("() => document.querySelector('.CodeMirror').CodeMirror.getValue()")
+    assert typed == run_config, f"the config editor holds {typed!r}"
+    launch = page.get_by_role("button", name="Launch Run")
+    expect(launch).to_be_enabled()  # the launchpad has validated the config
+    launch.click()
+    page.wait_for_url(RUN_URL)
+    return RUN_URL.search(page.url).group(1)
+
+
+def wait_for_finished_status(page) -> str:
+    """The run page's status once the run is over (``Success`` etc.), waited for at most
+    ``RUN_WAIT_S``; the run page keeps itself up to date."""
+    from playwright.sync_api import expect
+
+    status = page.get_by_text(FINISHED).first
+    expect(status).to_be_visible(timeout=RUN_WAIT_S * 1000)
+    return status.inner_text().strip()
+
+
+def run_errors(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The error messages of the run's failed steps and of the run itself (the stack
+    traces are in the ``dagster dev`` log kept beside the failure screenshot)."""
+    messages = []
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or not event.is_failure:
+            continue
+        error = getattr(event.event_specific_data, "error", None)
+        messages.append(
+            f"{event.event_type_value}: {error.message.strip() if error else event.message}"
+        )
+    return "\n".join(messages) or "(no failure event)"
+
+
+def save_failure(page, server: DagsterDev, screenshot: Path, log: Path) -> None:
+    """Keep what the browser showed and what dagster dev logged, for the one debugging."""
+    try:
+        page.screenshot(path=screenshot, full_page=True)
+    except Exception as exc:  # the browser may be what broke; keep the first error
+        print(f"no failure screenshot: {exc}")
+    shutil.copyfile(server.log_path, log)

@@ -82,8 +82,37 @@ def test_the_warehouse_holds_the_bad_deploy_at_10_percent_then_its_rollback(stor
         ("deploy", bad, 10.0),
         ("rollback", release.commit_sha, 100.0),
     ]
-    audit = [(a.action, a.environment, a.outcome) for a in pipeline.warehouse.audit_log()]
+    audit = [
+        (a.action, a.environment, a.outcome)
+        for a in pipeline.warehouse.audit_log("production")
+        if a.action in ("deploy", "rollback")
+    ]
     assert audit[-2:] == [
         ("deploy", "production", "allowed"),
         ("deploy", "production", "rolled_back"),
     ]
+
+
+def test_the_environments_chapters_rotate_migrate_and_sync(story):
+    pipeline, _, _, told = story
+    lines = "\n".join(told.lines)
+    assert "4 request(s); notified the approvers" in lines
+    assert "Refused (approval)" in lines  # a rotation without an approval
+    assert "staging MOLTBOT_GATEWAY_TOKEN: ok; 0.0 days old" in lines
+    assert "Refused by the deploy policy: staging_applied" in lines
+    assert lines.index("(staging): applied 0003_session_index.sql") < lines.index(
+        "(production): applied 0003_session_index.sql"
+    )
+    assert "check FAILS on deployed.staging.compatibility_date" in lines
+    assert lines.rstrip().endswith("check passes")
+    by_action = {}
+    for row in pipeline.warehouse.audit_log():
+        by_action.setdefault(row.action, []).append((row.environment, row.outcome))
+    assert by_action["apply_d1_migrations"] == [
+        ("production", "refused"),
+        ("staging", "allowed"),
+        ("staging", "succeeded"),
+        ("production", "allowed"),
+        ("production", "succeeded"),
+    ]
+    assert by_action["sync_config"][-1] == ("staging", "succeeded")
