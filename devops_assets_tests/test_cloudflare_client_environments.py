@@ -197,3 +197,54 @@ def test_settings_without_a_bindings_list_or_of_another_shape_are_malformed(
         client.script_settings(STAGING)
     settings = client.script_settings(STAGING)  # the emulator's own answer reads
     assert {b["type"] for b in settings["bindings"]} == {"r2_bucket", "d1"}
+
+
+def quoted_error(message: str) -> dict:
+    error = {"code": 10021, "message": message}
+    return {"success": False, "errors": [error], "messages": [], "result": None}
+
+
+def runs_of(value: str, text: str, size: int = 8) -> list[str]:
+    return [
+        value[i : i + size] for i in range(len(value) - size + 1) if value[i : i + size] in text
+    ]
+
+
+ASCII, OTHERS = "abcdefghijklmnopqrstuvwxyz0123456789", "äöüßжщфыяλπΩ漢字éñ"
+LONG = {  # 600 characters each: over the 500 kept of an API message
+    "ascii": "".join(ASCII[(i * 7 + i // 36) % len(ASCII)] for i in range(600)),
+    "non-ascii": "".join(OTHERS[(i * 5 + i // 16) % len(OTHERS)] for i in range(600)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LONG))
+@pytest.mark.parametrize("quoted", ["whole", "cut by the API"])
+def test_a_long_value_quoted_in_an_api_error_is_hidden_before_the_message_is_cut(
+    client, secured_app, caplog, kind, quoted
+):
+    """600 characters, over the 500 the client keeps of an API message: hidden whole
+    first, and a run of 8 characters or more of it (a value the API cut) hidden too."""
+    caplog.set_level(logging.DEBUG)
+    value = LONG[kind]
+    said = value if quoted == "whole" else value[:300]
+    secured_app.fail_next(LATEST, 400, body=quoted_error(f"Invalid secret text: {said}; fix it"))
+    with pytest.raises(CloudflareError) as failed:
+        client.put_version_secrets(STAGING, {"ANTHROPIC_API_KEY": value, "OTHER": VALUE}, "m")
+    error = failed.value
+    shown = f"{error} {error!r} {error.args!r} {vars(error)!r} {caplog.text}"
+    assert runs_of(value, shown) == [] and VALUE not in shown
+    assert str(error).endswith("API error 10021: Invalid secret text: ***; fix it")
+    assert error.code == 10021 and error.status == 400
+
+
+def test_the_token_quoted_late_in_a_long_api_message_is_hidden_whole(client, secured_app):
+    """The token at character 480 of a 600-character message: hidden before the cut at
+    500, so no prefix of it survives the cut."""
+    message = "x" * 480 + f" token {SECRET} refused " + "y" * 60
+    secured_app.fail_next(r"/secrets$", 403, body=quoted_error(message))
+    with pytest.raises(CloudflareError) as failed:
+        client.list_secrets(STAGING)
+    shown = f"{failed.value} {failed.value!r} {vars(failed.value)!r}"
+    assert runs_of(SECRET, shown) == []
+    assert " token *** refused " in str(failed.value)
+    assert "characters)" in str(failed.value)  # still cut, after hiding

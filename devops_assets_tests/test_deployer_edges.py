@@ -170,3 +170,21 @@ def test_a_played_demo_workspace_is_seeded_again_with_nothing_of_the_story_left(
     assert not (state / "journal.jsonl").exists()
     assert world.git("rev-parse", "hardshell") == seeded_head
     assert world.warehouse.audit_log() == [] and world.notices() == []
+
+
+def test_deploying_the_head_again_after_a_failed_rotation_serves_its_upload_not_the_staged(world):
+    """A failed rotation's staged version keeps the build's mapping (a secret change
+    does) and is the newest such version: it is never the one a deploy picks."""
+    from devops_assets_tests.test_secrets_rotation import GATEWAY, STAGING, fail_rotation, serving
+
+    sha = staged(world)
+    upload = serving(world)
+    old = world.app().secret_digest(STAGING, upload, GATEWAY)
+    _, abandoned = fail_rotation(world)
+
+    out = deployer.deploy(world.runtime("run-again"), "staging", sha, OPS, "again")
+
+    assert out.version_id == upload != abandoned
+    assert serving(world) == upload
+    assert world.app().secret_digest(STAGING, serving(world), GATEWAY) == old
+    assert not [e for e in world.warehouse.audit_log("staging") if e.outcome == "warning"]

@@ -7,10 +7,13 @@ import os
 import time
 
 import dagster as dg
+import pytest
 
 from devops_assets.defs import build_definitions
 from devops_assets.defs.deploy.jobs import DEPLOY_LANE
 from devops_assets.defs.secrets.jobs import ApproveConfig, RotateConfig, RotationCheckConfig
+from devops_assets.delivery import secrets
+from devops_assets.domain.secrets import Refused
 from devops_assets_tests.test_secrets_rotation import CISO, GATEWAY, OPS, request
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -205,3 +208,94 @@ def test_only_the_schedule_asks_under_its_own_name_and_each_request_id_is_logged
         )
         for request in made:
             assert f"requested {request.request_id}" in logged
+
+
+# Spellings identity() reads as the schedule's own name: case, fullwidth letters,
+# a no-break space, blanks around it.
+POSING = [
+    secrets.SCHEDULER.upper(),
+    "Secret_Rotation_Check (Schedule)",
+    "\uff53\uff45cret_rotation_check (schedule)",
+    "secret_rotation_check\u00a0(schedule)",
+    f"  {secrets.SCHEDULER}\t",
+]
+
+
+def run_tagged(defs, instance, config: dict, tags: dict):
+    job = defs.resolve_job_def("request_secret_rotation")
+    return job.execute_in_process(
+        run_config={"ops": {"request_due_rotations": {"config": config}}, **QUIET},
+        instance=instance,
+        tags={**job.tags, **tags},
+        raise_on_error=False,
+    )
+
+
+@pytest.mark.parametrize("who", POSING, ids=ascii)
+def test_a_person_spelling_the_schedules_name_otherwise_is_refused(world, who):
+    """Compared in identity form: each spelling is the schedule, so only the
+    schedule's own run may use it."""
+    with dg.instance_for_test() as instance:
+        posing = run(
+            build_definitions(world.config),
+            instance,
+            "request_secret_rotation",
+            "request_due_rotations",
+            {"requested_by": who},
+        )
+    assert not posing.success
+    assert "is the schedule's own name" in failure(posing)
+    assert world.warehouse.secrets.requests() == []
+
+
+@pytest.mark.parametrize("who", [secrets.SCHEDULER, *POSING], ids=ascii)
+def test_the_schedules_name_never_asks_one_secret_now_even_in_a_tagged_run(world, who):
+    """An emergency request under the schedule's name would have no person as its
+    requester, so its approver could be anyone, the one who asked included."""
+    with dg.instance_for_test() as instance:
+        asked = run_tagged(
+            build_definitions(world.config),
+            instance,
+            {
+                "requested_by": who,
+                "environment": "production",
+                "secret": GATEWAY,
+                "reason": "emergency",
+            },
+            {"dagster/schedule_name": "secret_rotation_check"},
+        )
+    assert not asked.success
+    assert "only sweeps for due secrets" in failure(asked)
+    assert world.warehouse.secrets.requests() == []
+
+
+@pytest.mark.parametrize("who", [secrets.SCHEDULER, POSING[0], POSING[3]], ids=ascii)
+def test_check_due_refuses_the_schedules_name_for_one_secret_and_audits_it(world, who):
+    """Defence in depth below the job: the delivery function refuses it too."""
+    with pytest.raises(Refused) as caught:
+        secrets.check_due(world.runtime("run-request"), who, "emergency", "production", GATEWAY)
+    assert caught.value.rule == "identity"
+    assert world.warehouse.secrets.requests() == []
+    [row] = [e for e in world.warehouse.audit_log() if e.action == secrets.REQUEST]
+    assert (row.outcome, row.actor, row.subject) == (
+        "refused",
+        secrets.SCHEDULER,
+        f"production:{GATEWAY}",
+    )
+    assert "secret_rotation_refused" in world.notices()
+
+
+def test_the_schedules_tagged_sweep_asks_only_what_is_due(world):
+    """The residual limit (docs/secrets.md): a launcher may set the schedule's tag, and
+    then makes exactly the due sweep the schedule makes, nothing chosen."""
+    with dg.instance_for_test() as instance:
+        swept = run_tagged(
+            build_definitions(world.config),
+            instance,
+            {"requested_by": POSING[0]},
+            {"dagster/schedule_name": "secret_rotation_check"},
+        )
+    assert swept.success
+    made = world.warehouse.secrets.requests("requested")
+    assert {r.requested_by for r in made} == {secrets.SCHEDULER}
+    assert all(r.reason.endswith("age unknown") for r in made)

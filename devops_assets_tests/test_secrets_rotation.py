@@ -41,7 +41,8 @@ def advance(world, hours: float) -> None:
     (state / CLOCK_FILE).write_text(later.isoformat(), encoding="ascii")
 
 
-def request(world, environment="staging", secret=GATEWAY, by=secrets.SCHEDULER):
+def request(world, environment="staging", secret=GATEWAY, by=OPS):
+    """One rotation asked now by a person (the schedule only sweeps for due secrets)."""
     done = secrets.check_due(world.runtime("run-request"), by, "test", environment, secret)
     assert len(done.requested) == 1, done
     return done.requested[0]
@@ -668,3 +669,183 @@ def test_rotations_are_no_new_deployments_and_a_withdrawn_test_is_no_rollback(wo
     assert len(failed) == len(after) + 2  # the test step and the restore
     assert [r.kind for r in failed[:2]] == ["deploy", "deploy"]
     assert len(served_failed) == len(served_before)
+
+
+# -- after a failed rotation: its staged value must not go live unnoticed --------------
+
+
+def fail_rotation(world, secret=GATEWAY):
+    """A rotation whose test deployment is made but its answer lost: the previous
+    version serves again and the staged version V' stays the latest, abandoned.
+    Returns the request and V'."""
+    req = request(world, secret=secret)
+    approval = secrets.approve(world.runtime("run-approve-f"), req.request_id, CISO)
+    rt = world.runtime("run-rotate-f")
+    rt.client.close()
+    app = load_app(world.config.cloudflare.emulator_state, persist=True)
+    transport = LosesAnswers(app, "POST", "/deployments", "502")
+    account = world.config.cloudflare.account_id
+    rt.client = CloudflareClient(account, EMULATOR_TOKEN, EMULATOR_URL, transport=transport)
+    before = serving(world)
+    with pytest.raises(secrets.RotationFailed):
+        secrets.rotate(rt, req.request_id, approval.approval_id, OPS)
+    assert serving(world) == before
+    versions = world.runtime("r").client.list_versions(STAGING)
+    staged = max(versions, key=lambda v: v["number"])["id"]
+    made = {v.version_id: v.outcome for v in world.warehouse.secrets.versions(STAGING)}
+    assert made[staged] == "abandoned"
+    return req, staged
+
+
+def test_a_build_after_a_failed_rotation_carries_its_value_flagged_and_a_retry_clears_it(world):
+    from devops_assets.delivery import deployer
+    from devops_assets_tests.deploy_fixtures import GOOD
+
+    before = serving(world)
+    req, abandoned = fail_rotation(world)
+    app = world.app()
+    old = app.secret_digest(STAGING, before, GATEWAY)
+    never_promoted = app.secret_digest(STAGING, abandoned, GATEWAY)
+    assert never_promoted != old
+
+    # a build pushed now copies the latest version's secrets (Cloudflare's model):
+    # the deploy goes on, but the audit log and a notice name the secret and request
+    sha = world.push(GOOD)
+    out = deployer.deploy(world.runtime("run-deploy"), "staging", sha, OPS, "ship")
+    assert serving(world) == out.version_id
+    assert world.app().secret_digest(STAGING, out.version_id, GATEWAY) == never_promoted
+    [warning] = [e for e in audit(world, "deploy") if e.outcome == "warning"]
+    assert warning.detail == {
+        "version": out.version_id,
+        "failed_rotation_values": [
+            {"secret": GATEWAY, "request_id": req.request_id, "staged_version": abandoned}
+        ],
+    }
+    assert GATEWAY in warning.reason and req.request_id in warning.reason
+    notices = Path(world.config.deploy.notify_file).read_text(encoding="utf-8").splitlines()
+    assert world.notices()[-3:] == ["deploy_started", "secret_rotation_failed", "deployed"]
+    assert GATEWAY in notices[-2] and req.request_id in notices[-2] and sha[:12] in notices[-2]
+
+    # the inventory says the failed rotation's value is live: age unknown, due now
+    rows = {(r.environment, r.secret): r for r in secrets.inventory(world.runtime("run-inv"))}
+    row = rows[("staging", GATEWAY)]
+    assert (row.status, row.due_at, row.failed_rotation) == ("unknown_age", None, req.request_id)
+    assert req.request_id in row.note and abandoned in row.note and "never promoted" in row.note
+    assert row.age_days(world.app().now()) is None and domain.is_due(row, world.app().now())
+    assert rows[("staging", ANTHROPIC)].failed_rotation is None
+    assert rows[("production", GATEWAY)].failed_rotation is None
+    from devops_assets.defs.secrets.assets import inventory_markdown
+
+    shown = inventory_markdown(list(rows.values()), world.app().now())
+    assert f"- `{GATEWAY}` on {STAGING}: {row.note}" in shown.split("**Notes:**")[1]
+    # the failed request is still open: the next check asks no second one
+    assert req.request_id in secrets.check_due(world.runtime("run-check")).already_open
+
+    # retried, the rotation promotes a new value on the deployed build: flag gone
+    again = secrets.approve(world.runtime("run-approve-2"), req.request_id, LEAD)
+    outcome = secrets.rotate(world.runtime("run-rotate-2"), req.request_id, again.approval_id, OPS)
+    assert outcome.promoted and outcome.previous_version == out.version_id
+    rows = {(r.environment, r.secret): r for r in secrets.inventory(world.runtime("run-inv-2"))}
+    assert rows[("staging", GATEWAY)].failed_rotation is None
+    assert rows[("staging", GATEWAY)].status == "ok"
+
+
+def test_the_flag_is_cleared_only_by_a_later_change_of_that_secret():
+    """``failed_values`` on version lists: what clears a failed rotation's value."""
+    from datetime import UTC, datetime
+
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def version(number, trigger="upload", message=""):
+        notes = {domain.TRIGGERED_BY: trigger, domain.MESSAGE: message}
+        return {"id": f"v{number}", "number": number, "created_on": at, "annotations": notes}
+
+    def made(number, outcome, names=(GATEWAY,), request="rot-x"):
+        return domain.VersionMade(STAGING, f"v{number}", "v1", names, request, at, outcome)
+
+    versions = [version(1), version(2, "secret", "ours"), version(3)]
+    ours = [made(2, "abandoned")]
+    assert domain.failed_values(versions, ours, ["v3"]) == {GATEWAY: ours[0]}
+    assert domain.failed_values(versions, ours, ["v1"]) == {}  # below it: not carried
+    assert domain.failed_values(versions, [made(2, "promoted")], ["v3"]) == {}
+    # a promoted rotation of the same secret between them clears it; of another, not
+    promoted = [*ours, made(3, "promoted")]
+    more = [*versions, version(4)]
+    assert domain.failed_values(more, promoted, ["v4"]) == {}
+    other = [*ours, made(3, "promoted", (ANTHROPIC,))]
+    assert domain.failed_values(more, other, ["v4"]) == {GATEWAY: ours[0]}
+    # a person's `wrangler secret put` of that secret clears it; of another, not
+    put = [*versions, version(4, "secret", f'Updated secret "{GATEWAY}"'), version(5)]
+    assert domain.failed_values(put, ours, ["v5"]) == {}
+    put = [*versions, version(4, "secret", f'Updated secret "{ANTHROPIC}"'), version(5)]
+    assert domain.failed_values(put, ours, ["v5"]) == {GATEWAY: ours[0]}
+    # of two failed attempts, the newer one's value is the one carried
+    twice = [version(1), version(2, "secret"), version(3, "secret"), version(4)]
+    both = [made(2, "abandoned", request="rot-a"), made(3, "abandoned", request="rot-b")]
+    assert domain.failed_values(twice, both, ["v4"])[GATEWAY].request_id == "rot-b"
+
+
+# -- an API answer that quotes a long value back ------------------------------------------
+
+LATEST = r"/workers/workers/[^/]+/versions/latest$"
+
+
+def long_value(kind: str) -> str:
+    """600 characters (over the client's 500-character cut of an API message)."""
+    if kind == "ascii":
+        alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+        return "".join(random.choice(alphabet) for _ in range(600))
+    letters = "äöüßéèñçøåжщфыяλπΩ漢字"
+    return "".join(random.choice(letters) for _ in range(600))
+
+
+def quoting_client(world, value: str) -> CloudflareClient:
+    """The emulator answering the next PATCH with an error that quotes ``value`` whole."""
+    app = load_app(world.config.cloudflare.emulator_state, persist=True)
+    error = {"code": 10021, "message": f"Invalid secret text: {value} (rejected)"}
+    body = {"success": False, "errors": [error], "messages": [], "result": None}
+    app.fail_next(LATEST, 400, body=body)
+    account = world.config.cloudflare.account_id
+    return CloudflareClient(
+        account, EMULATOR_TOKEN, EMULATOR_URL, transport=httpx.WSGITransport(app=app)
+    )
+
+
+def pieces_shown(value: str, text: str, size: int = 8) -> list[str]:
+    """Runs of ``size`` characters of ``value`` found in ``text``."""
+    return sorted(
+        {value[i : i + size] for i in range(len(value) - size + 1)}
+        & {text[i : i + size] for i in range(len(text) - size + 1)}
+    )
+
+
+def everything_stored(world) -> str:
+    from devops_assets.store.tables import METADATA
+
+    tables = [repr(world.warehouse.snapshot(name)) for name in sorted(METADATA.tables)]
+    notices = world.home.joinpath("notifications.jsonl")
+    text = notices.read_text(encoding="utf-8") if notices.exists() else ""
+    return "\n".join([*tables, text])
+
+
+@pytest.mark.parametrize("kind", ["ascii", "non-ascii"])
+def test_a_long_value_the_api_quotes_back_shows_nowhere(world, monkeypatch, caplog, kind):
+    """The error that quotes the value is hidden before it is cut: no run of 8
+    characters of the value in the exception, audit rows, notices, any warehouse
+    table (the request row included) or the log."""
+    value = long_value(kind)
+    monkeypatch.setenv(NEXT_KEY, value)
+    req = request(world, secret=ANTHROPIC)
+    approval = secrets.approve(world.runtime("run-approve"), req.request_id, CISO)
+    rt = world.runtime("run-rotate")
+    rt.client.close()
+    rt.client = quoting_client(world, value)
+    with pytest.raises(secrets.RotationFailed) as caught:
+        secrets.rotate(rt, req.request_id, approval.approval_id, OPS)
+    error = f"{caught.value} {caught.value.args!r} {caught.value!r}"
+    assert "Invalid secret text: ***" in error and "10021" in error
+    assert pieces_shown(value, error) == []
+    assert world.warehouse.secrets.request(req.request_id).state == "failed"
+    assert [e.outcome for e in audit(world, secrets.ROTATE)] == ["allowed", "failed"]
+    assert pieces_shown(value, everything_stored(world)) == []
+    assert pieces_shown(value, caplog.text) == []

@@ -302,3 +302,118 @@ def test_the_demo_story_shows_drift_then_syncs_it(world, capsys):
     assert f"check FAILS on {DATE_KEY}" in text
     assert f"synced {DATE_KEY}; version" in text
     assert text.rstrip().endswith("check passes")
+
+
+def test_after_a_failed_rotation_the_heads_own_version_is_served_again(world):
+    """The failed rotation's abandoned version (made from the dashboard's, mapped to
+    the head's build) is neither served nor counted as a secret change to lose."""
+    from devops_assets_tests.test_secrets_rotation import GATEWAY, fail_rotation, serving
+
+    staged_head(world)
+    upload = serving(world)
+    old = world.app().secret_digest(STAGING, upload, GATEWAY)
+    world.app().change_setting(STAGING, compatibility_date="2026-06-15")
+    _, abandoned = fail_rotation(world)
+
+    result = run_sync(world, [DATE_KEY])
+
+    assert result.success, failure_text(result)
+    assert result.output_for_node("sync_findings") == upload != abandoned
+    assert serving(world) == upload
+    assert world.app().secret_digest(STAGING, upload, GATEWAY) == old
+    assert view(world).findings == []
+
+
+def test_a_refusal_after_a_failed_rotation_says_to_retry_it_before_pushing(world):
+    """Secrets changed after the head's versions: a push is the way, but not while a
+    failed rotation's version is the latest (the build would copy its value)."""
+    from devops_assets_tests.test_secrets_rotation import fail_rotation
+
+    staged_head(world)
+    app = world.app()
+    app.change_setting(STAGING, compatibility_date="2026-06-15")
+    put = app.put_secret_outside(STAGING, "ANTHROPIC_API_KEY", "another-key", "mara@x.example")
+    req, abandoned = fail_rotation(world)
+
+    result = run_sync(world, [DATE_KEY])
+
+    assert not result.success
+    text = failure_text(result)
+    assert put["id"] in text and abandoned not in text.split("but first")[0]
+    assert "push a commit instead (its build copies the latest version's secrets)" in text
+    assert f"but first retry {req.request_id}: the latest version {abandoned} holds" in text
+    assert text.rstrip().endswith("its never-promoted value")  # whole, not cut short
+
+
+# -- what sync_config puts on record, and how --------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["ascii", "non-ascii"])
+def test_a_long_value_the_api_quotes_back_during_a_put_shows_nowhere(world, monkeypatch, kind):
+    from devops_assets_tests.test_secrets_rotation import (
+        everything_stored,
+        long_value,
+        pieces_shown,
+        quoting_client,
+    )
+
+    value = long_value(kind)
+    staged_head(world)
+    delete_secret(world, "ANTHROPIC_API_KEY")
+    monkeypatch.setenv(SOURCE, value)
+    rt = world.runtime("run-sync")
+    rt.client.close()
+    rt.client = quoting_client(world, value)
+    with pytest.raises(deployer.DeployFailed) as caught:
+        sync.sync(rt, "staging", [KEY_KEY], OPS, "put the key")
+    error = f"{caught.value} {caught.value!r}"
+    assert "Invalid secret text: ***" in error
+    assert pieces_shown(value, error) == []
+    row = world.warehouse.audit_log("staging")[-1]
+    assert (row.action, row.outcome) == ("sync_config", "failed")
+    assert "sync_failed" in world.notices()
+    assert pieces_shown(value, everything_stored(world)) == []
+
+
+def test_an_unreadable_fact_refuses_the_sync_with_a_sync_notice(world):
+    from devops_assets_tests.test_d1_apply import commit
+
+    staged_head(world)
+    world.app().change_setting(STAGING, compatibility_date="2026-06-15")
+    commit(world, "hardshell", "wrangler.jsonc", "{ this is not json", "break the file")
+    before = len(world.notices())
+    with pytest.raises(deployer.DeployRefused) as caught:
+        sync.sync(world.runtime("run-sync"), "staging", [DATE_KEY], OPS, "sync the date")
+    assert [r.rule for r in caught.value.decision.refusals] == ["facts"]
+    row = world.warehouse.audit_log("staging")[-1]
+    assert (row.action, row.outcome) == ("sync_config", "refused")
+    assert world.notices()[before:] == ["sync_refused"]
+
+
+@pytest.mark.parametrize(
+    "who",
+    ["not an address", "ops@moltworker.example.", "оps@moltworker.example", "Ops Team"],
+    ids=ascii,
+)
+def test_a_requester_that_is_no_plain_address_is_refused_and_audited(world, who):
+    staged_head(world)
+    world.app().change_setting(STAGING, compatibility_date="2026-06-15")
+    deployments = len(world.deployments(STAGING))
+    before = len(world.notices())
+    with pytest.raises(deployer.DeployRefused) as caught:
+        sync.sync(world.runtime("run-sync"), "staging", [DATE_KEY], who, "sync the date")
+    assert [r.rule for r in caught.value.decision.refusals] == ["identity"]
+    row = world.warehouse.audit_log("staging")[-1]
+    assert (row.action, row.outcome, row.actor) == ("sync_config", "refused", ascii(who)[1:-1])
+    assert world.notices()[before:] == ["sync_refused"]
+    assert len(world.deployments(STAGING)) == deployments
+    # refused before the lock: the next sync is not held by this one
+    assert sync.sync(world.runtime("run-next"), "staging", [DATE_KEY], OPS, "again").remaining == []
+
+
+def test_the_requester_is_kept_in_identity_normal_form(world):
+    staged_head(world)
+    world.app().change_setting(STAGING, compatibility_date="2026-06-15")
+    sync.sync(world.runtime("run-sync"), "staging", [DATE_KEY], " OPS@Moltworker.Example", "r")
+    rows = [r for r in world.warehouse.audit_log("staging") if r.run_id == "run-sync"]
+    assert rows and {r.actor for r in rows} == {OPS}

@@ -21,6 +21,7 @@ from devops_assets.delivery.releasing import make_release
 from devops_assets.delivery.runtime import VERSION_OVERRIDE, Runtime
 from devops_assets.domain import guards, rollout
 from devops_assets.domain.deploys import Release, SmokeRecord
+from devops_assets.domain.secrets import failed_values
 from devops_assets.sources.cloudflare import CloudflareError
 from devops_assets.sources.events import EventsError
 from devops_assets.sources.git import GitError
@@ -89,6 +90,7 @@ def deploy(rt: Runtime, environment: str, commit: str, requested_by: str, reason
     try:
         try:
             facts, state = _facts(rt, environment, sha, holder)
+            carried = _failed_rotation_values(rt, state.worker, facts.version_id)
         except FACT_ERRORS as exc:
             refuse_unknown(rt, "deploy", requested_by, environment, sha, reason, exc)
         decision = guards.decide(facts)
@@ -98,6 +100,8 @@ def deploy(rt: Runtime, environment: str, commit: str, requested_by: str, reason
             raise DeployRefused(decision)
         rt.notify("deploy_started", environment, sha, f"{requested_by}: {reason}")
         version = facts.version_id
+        if carried:
+            _warn_failed_rotation_values(rt, requested_by, environment, sha, version, carried)
         outcome = Outcome("deploy", environment, sha, version, decision)
         _roll_out(rt, outcome, state, facts.known_good_version, requested_by, reason)
         if environment == "production":
@@ -145,14 +149,59 @@ def _facts(
     return facts, state
 
 
-def refuse_unknown(rt, action, actor, environment, subject, reason, exc: Exception) -> None:
+def _failed_rotation_values(rt: Runtime, worker: str, version: str | None) -> list[dict]:
+    """The secrets ``version`` carries with a value a rotation of ours staged and never
+    promoted (``domain.secrets.failed_values``): a build uploaded after a failed
+    rotation copies the abandoned version's secrets. Names and ids only."""
+    if version is None:
+        return []
+    found = failed_values(
+        rt.client.list_versions(worker), rt.warehouse.secrets.versions(worker), [version]
+    )
+    return [
+        {"secret": name, "request_id": made.request_id, "staged_version": made.version_id}
+        for name, made in sorted(found.items())
+    ]
+
+
+def _warn_failed_rotation_values(
+    rt: Runtime, actor: str, environment: str, sha: str, version: str, carried: list[dict]
+) -> None:
+    """The deploy goes on (its smoke tests exercise the worker with that value), but
+    the audit log and a notice say which secret carries which failed request's value."""
+    worker = rt.config.environment(environment).worker
+    text = "; ".join(
+        f"{c['secret']} carries the value staged by failed {c['request_id']} "
+        f"(version {c['staged_version']}, never promoted)"
+        for c in carried
+    )
+    text = f"version {version} of {worker}: {text}; rotate again"
+    detail = {"version": version, "failed_rotation_values": carried}
+    audit._append(rt, "deploy", actor, environment, sha, "warning", text[: TEXT_LIMIT * 2], detail)
+    # the failed request's own notice kind: its approvers are the ones to act
+    for request_id in dict.fromkeys(c["request_id"] for c in carried):
+        mine = [c for c in carried if c["request_id"] == request_id]
+        names = ", ".join(c["secret"] for c in mine)
+        rt.notify(
+            "secret_rotation_failed",
+            environment,
+            request_id,
+            f"deploying {sha[:12]} (version {version} of {worker}) serves {names} with the "
+            f"value staged by failed {request_id} (version {mine[0]['staged_version']}), "
+            "never promoted: approve and retry that rotation",
+        )
+
+
+def refuse_unknown(
+    rt, action, actor, environment, subject, reason, exc: Exception, event="deploy_refused"
+) -> None:
     """A fact that cannot be read refuses the deploy (never assumed fine): audited
-    and notified like any refusal."""
+    and notified like any refusal (``event``: the notice's kind, the caller's own)."""
     refusal = guards.Refusal("facts", f"could not be read: {exc}"[:TEXT_LIMIT])
     decision = guards.Decision(False, ("facts",), (refusal,))
     facts = guards.Facts(environment, subject, rt.now(), rt.config.timezone, ())
     audit.decided(rt, action, actor, environment, subject, reason, decision, facts)
-    rt.notify("deploy_refused", environment, subject or "-", decision.summary())
+    rt.notify(event, environment, subject or "-", decision.summary())
     raise DeployRefused(decision)
 
 

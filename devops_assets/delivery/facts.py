@@ -42,8 +42,11 @@ def worker_state(rt: Runtime, environment: str) -> WorkerState:
 
 
 def commit_build(rt: Runtime, environment: str, sha: str) -> tuple[Build | None, str | None]:
-    """The newest build of ``sha`` on the environment's worker, and the version it
-    uploaded (None unless the build succeeded and a version names it)."""
+    """The newest build of ``sha`` on the environment's worker, and its version: the
+    newest version mapped to the build (None unless the build succeeded and a version
+    names it). A secret change keeps the build's mapping, so a version this platform
+    staged and did not promote (a failed rotation's, recorded as abandoned, staged or
+    needing attention) is mapped too: it is never picked, its value was never proven."""
     worker = rt.config.environment(environment).worker
     tag = rt.config.worker(worker).tag
     builds = [b for b in rt.client.list_builds(worker, tag) if b.commit_sha == sha]
@@ -57,11 +60,19 @@ def commit_build(rt: Runtime, environment: str, sha: str) -> tuple[Build | None,
     since = build.created_on - CLOCK_SLACK
     versions = [v for v in rt.client.list_versions(worker) if v["created_on"] >= since]
     by_version = rt.client.builds_for_versions([v["id"] for v in versions], worker=worker)
+    unproven = not_promoted(rt, worker)
     for version in sorted(versions, key=lambda v: v["number"], reverse=True):
+        if version["id"] in unproven:
+            continue
         made = by_version.get(version["id"])
         if made is not None and made.build_uuid == build.build_uuid:
             return build, version["id"]
     return build, None
+
+
+def not_promoted(rt: Runtime, worker: str) -> set[str]:
+    """Ids of the versions this platform made on ``worker`` and never promoted."""
+    return {v.version_id for v in rt.warehouse.secrets.versions(worker) if v.outcome != "promoted"}
 
 
 def gate_records(rt: Runtime, sha: str) -> list[guards.GateRecord]:

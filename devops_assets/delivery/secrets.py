@@ -79,10 +79,11 @@ def inventory(rt: Runtime, store: bool = True) -> list[InventoryRow]:
             continue
         versions = rt.client.list_versions(worker)
         deployments = rt.client.list_deployments(worker)
-        look = set()
+        look, serving = set(), set()
         if deployments:
             newest = max(deployments, key=lambda d: d["created_on"])
             look |= {v for v, _ in newest["versions"]}
+            serving = {v for v, share in newest["versions"] if share > 0}
         if versions:
             look.add(max(versions, key=lambda v: v["number"])["id"])
         names: set[str] = set()
@@ -101,6 +102,7 @@ def inventory(rt: Runtime, store: bool = True) -> list[InventoryRow]:
             rt.warehouse.secrets.versions(worker),
             ages,
             rt.warehouse.secrets.open_requests(worker),
+            serving,
         )
         rows += [domain.with_status(row, now) for row in found]
     if store:
@@ -167,9 +169,16 @@ def check_due(
 ) -> CheckOutcome:
     """Expire stale requests, then request a rotation of every due secret (or of
     ``secret`` in ``environment`` only, due or not); notify the approvers. The
-    requester must be a plain e-mail address or the schedule, kept in normal form."""
+    requester must be a plain e-mail address or the schedule, kept in normal form; the
+    schedule only sweeps for due secrets (one secret asked now is a person's request)."""
     try:
         requested_by = domain.identity(requested_by, "requested_by")
+        if requested_by == SCHEDULER and (environment or secret):
+            raise Refused(
+                "identity",
+                f"requested_by {SCHEDULER!r} only makes the due sweep; a rotation of one "
+                "secret now is asked by a person, under their e-mail address",
+            )
     except Refused as exc:
         subject = f"{environment}:{secret}" if environment and secret else "-"
         _refused(rt, REQUEST, _shown(requested_by), None, subject, exc, {})
@@ -225,6 +234,8 @@ def check_due(
 
 
 def _due_reason(row: InventoryRow) -> str:
+    if row.failed_rotation:
+        return row.note
     if row.changed_outside:
         return "changed outside the platform: age unknown"
     if row.due_at is None:

@@ -37,9 +37,13 @@ What each action does:
   code the deploy policy did not let through). Either way the version to serve
   must itself match git, and no secret may have changed after it (serving it
   would put old secret values back; Cloudflare refuses that with 10220):
-  otherwise the run is refused, saying to push a commit (whose build inherits
-  the current secrets). After a re-serve the latest version (the dashboard's) is not the
-  deployed one, so secret changes are refused (10215, ``stage_and_promote``'s
+  otherwise the run is refused, saying to push a commit (its build copies the
+  latest version's secrets). A version this platform staged and did not promote
+  (a failed rotation's) is never the one picked, and an abandoned one is no secret
+  change: its value never served. When the latest version is such a version, a
+  build would copy its value: the refusal says to retry that rotation first.
+  After a re-serve the latest version (the dashboard's) is not the deployed
+  one, so secret changes are refused (10215, ``stage_and_promote``'s
   precondition) until the next build uploads a version;
 - ``edit`` (staging against production in git, a var shadowing a secret): not
   synced by the job; the finding says the edit to make in the wrangler file.
@@ -62,7 +66,7 @@ from devops_assets.delivery import facts as gather
 from devops_assets.delivery.runtime import Runtime
 from devops_assets.delivery.staged_version import StageRefused, stage_and_promote
 from devops_assets.domain import guards
-from devops_assets.domain.secrets import Refused, normalise
+from devops_assets.domain.secrets import SCHEDULER, Refused, VersionMade, identity, normalise
 from devops_assets.sources.git import GitError
 from devops_assets.sources.git_refs import read_blob, resolve_commit
 from devops_assets.wrangler.deployed import Deployed, compare, read_deployed, version_settings
@@ -155,6 +159,7 @@ def sync(
         sha = resolve_commit(rt.repo, branch)
     except GitError as exc:
         raise deployer.DeployInputError(f"branch {branch}: {exc}") from None
+    requested_by = _requester(rt, environment, sha, requested_by, reason)
     ledger = rt.warehouse.deploys
     holder = ledger.acquire(environment, rt.run_id, requested_by, sha, rt.now(), rt.is_active)
     try:
@@ -163,7 +168,9 @@ def sync(
             facts = _facts(rt, environment, sha, holder)
             problems, plan = _selection_problems(rt, view, keys)
         except (*deployer.FACT_ERRORS, DriftReadError) as exc:
-            deployer.refuse_unknown(rt, ACTION, requested_by, environment, sha, reason, exc)
+            deployer.refuse_unknown(
+                rt, ACTION, requested_by, environment, sha, reason, exc, "sync_refused"
+            )
         decision = _decide(facts, problems)
         audit.decided(rt, ACTION, requested_by, environment, sha, reason, decision, facts)
         if not decision.allowed:
@@ -207,6 +214,25 @@ def sync(
     finally:
         if holder is None:
             ledger.release(environment, rt.run_id)
+
+
+def _requester(rt: Runtime, environment: str, sha: str, requested_by: str, reason: str) -> str:
+    """``requested_by`` in identity normal form (as the rotations keep it); anything but
+    a plain e-mail address refuses the run, audited and notified, before the lock."""
+    try:
+        form = identity(requested_by, "requested_by")
+        if form == SCHEDULER:
+            raise Refused("identity", "requested_by: sync_config is asked by a person")
+    except Refused as exc:
+        refusal = guards.Refusal("identity", str(exc)[: deployer.TEXT_LIMIT])
+        decision = guards.Decision(False, ("identity",), (refusal,))
+        shown = ascii(requested_by)[1:-1][:200]
+        detail = {"checked": ["identity"], "refusals": [{"rule": "identity", "evidence": str(exc)}]}
+        why = f"{reason} — {decision.summary()}"
+        audit._append(rt, ACTION, shown, environment, sha, "refused", why, detail)
+        rt.notify("sync_refused", environment, sha, f"sync_config {decision.summary()}")
+        raise deployer.DeployRefused(decision) from None
+    return form
 
 
 def _check_keys(keys: list[str]) -> list[str]:
@@ -300,15 +326,25 @@ def _redeploy_plan(rt: Runtime, view: DeployedView) -> tuple[Redeploy, list[str]
         return Redeploy("deploy"), []  # deployer refuses it, naming the build rule
     worker = view.deployed.worker
     versions = rt.client.list_versions(worker)
+    ours = rt.warehouse.secrets.versions(worker)
     if not _drifted(rt, view, picked):
-        return Redeploy("deploy"), _stale_secrets(worker, versions, picked)
+        return Redeploy("deploy"), _stale_secrets(worker, versions, picked, ours)
     # the newest version the build is mapped to was derived from its upload (a
     # settings or secret change keeps the mapping): serve the newest of the build's
-    # versions that still matches git (its upload, or a secret change made on it)
+    # versions that still matches git (its upload, or a secret change made on it);
+    # never one this platform staged and did not promote (``commit_build``)
     mapped = rt.client.builds_for_versions([v["id"] for v in versions], worker=worker)
-    own = [v for v in versions if (b := mapped.get(v["id"])) and b.build_uuid == build.build_uuid]
+    unproven = gather.not_promoted(rt, worker)
+    own = [
+        v
+        for v in versions
+        if (b := mapped.get(v["id"]))
+        and b.build_uuid == build.build_uuid
+        and v["id"] not in unproven
+        and v["id"] != picked
+    ]
     own.sort(key=lambda v: v["number"], reverse=True)
-    candidate = next((v["id"] for v in own[1:] if not _drifted(rt, view, v["id"])), None)
+    candidate = next((v["id"] for v in own if not _drifted(rt, view, v["id"])), None)
     if candidate is None:
         return Redeploy("deploy"), [
             f"the version {picked} of the head {view.commit[:12]} differs from git itself "
@@ -321,7 +357,7 @@ def _redeploy_plan(rt: Runtime, view: DeployedView) -> tuple[Redeploy, list[str]
             f"version {candidate} (the head's build) never served {worker}: deploy the head "
             "through the deploy job first"
         ]
-    return Redeploy("reserve", candidate), _stale_secrets(worker, versions, candidate)
+    return Redeploy("reserve", candidate), _stale_secrets(worker, versions, candidate, ours)
 
 
 def _drifted(rt: Runtime, view: DeployedView, version: str) -> list[str]:
@@ -332,21 +368,41 @@ def _drifted(rt: Runtime, view: DeployedView, version: str) -> list[str]:
     return [f.key for f in compare(view.resolved, as_built, view.environment)]
 
 
-def _stale_secrets(worker: str, versions: list[dict], version: str) -> list[str]:
+def _stale_secrets(
+    worker: str, versions: list[dict], version: str, ours: list[VersionMade]
+) -> list[str]:
+    """Why serving ``version`` again would put old secret values back: secret changes
+    made after it. A version this platform staged and abandoned (a failed rotation)
+    never served its value: it is no change to lose."""
+    abandoned = {m.version_id for m in ours if m.outcome == "abandoned"}
     made = next(v for v in versions if v["id"] == version)["created_on"]
     later = [
         v["id"]
         for v in versions
         if v["created_on"] > made
         and (v.get("annotations") or {}).get("workers/triggered_by") == "secret"
+        and v["id"] not in abandoned
     ]
     if not later:
         return []
-    return [
+    text = (
         f"secrets of {worker} changed after version {version} (versions {', '.join(later)}): "
         "serving it again would put the old secrets back; push a commit instead (its build "
-        "inherits the current secrets)"
-    ]
+        "copies the latest version's secrets)"
+    )
+    latest = max(versions, key=lambda v: v["number"])["id"]
+    unproven = next((m for m in ours if m.version_id == latest and m.outcome != "promoted"), None)
+    if unproven is not None and unproven.outcome == "abandoned":
+        text += (
+            f", but first retry {unproven.request_id}: the latest version {latest} holds "
+            "its never-promoted value"
+        )
+    elif unproven is not None:
+        text += (
+            f", but first deploy or replace the latest version {latest}: it holds the "
+            f"never-promoted value of {unproven.request_id}"
+        )
+    return [text]
 
 
 def _secret_policy(rt: Runtime, name: str) -> SecretPolicy | None:

@@ -134,9 +134,13 @@ class InventoryRow:
     due_at: datetime | None  # None: age unknown, due now
     status: str  # ok | due | unknown_age | missing
     open_request: str | None = None
+    # the request (or sync run) whose staged, never-promoted value the serving version
+    # carries (see ``failed_values``): the value live is one no rotation promoted
+    failed_rotation: str | None = None
+    note: str = ""  # why the age is unknown, when the columns do not say
 
     def age_days(self, now: datetime) -> float | None:
-        if self.last_rotated_at is None or self.changed_outside:
+        if self.last_rotated_at is None or self.changed_outside or self.failed_rotation:
             return None
         return (now - self.last_rotated_at).total_seconds() / 86400
 
@@ -206,6 +210,12 @@ def identity_form(name: str) -> str:
     (``CISO@Example`` and `` ciso@example`` are one person). No validation: used to
     compare names read back from storage."""
     return unicodedata.normalize("NFKC", str(name)).strip().casefold()
+
+
+def is_scheduler(name: str) -> bool:
+    """Whether ``name`` is the schedule's own name in any spelling that ``identity``
+    takes as it (case, width, a no-break space, surrounding blanks)."""
+    return identity_form(name) == SCHEDULER
 
 
 def identity(name: str, role: str) -> str:
@@ -339,6 +349,63 @@ def changed_names(version: dict, known: Iterable[str]) -> set[str]:
     return (named & known) or known
 
 
+NEVER_PROMOTED = frozenset({"abandoned", "staged"})
+
+
+def failed_values(
+    versions: Sequence[dict], ours: Sequence[VersionMade], carriers: Iterable[str]
+) -> dict[str, VersionMade]:
+    """The secrets whose value in one of the ``carriers`` (version ids) is a value this
+    platform staged and never promoted, each with the version A that staged it.
+
+    Cloudflare copies a new version's secrets from the latest version (a build's
+    upload, a dashboard edit, ``versions/latest``), so a failed rotation's staged
+    version A, left as the latest, hands its value to every version made after it.
+    A carrier numbered above A carries A's value of NAME unless a version between
+    them (A excluded, the carrier included) set NAME again: a promoted version of
+    ours, or a secret change made elsewhere that names it. The newest such A per
+    name is reported (an older one is covered by the same versions)."""
+    number = {v["id"]: v["number"] for v in versions}
+    our_ids = {made.version_id for made in ours}
+    setters: list[tuple[int, set[str]]] = []  # versions that set names again
+    for made in ours:
+        if made.outcome == "promoted" and made.version_id in number:
+            setters.append((number[made.version_id], set(made.names)))
+    staged = [m for m in ours if m.outcome in NEVER_PROMOTED and m.version_id in number]
+    known = {name for m in staged for name in m.names}
+    for version in versions:
+        notes = version.get("annotations") or {}
+        if notes.get(TRIGGERED_BY) == "secret" and version["id"] not in our_ids:
+            # the names its message quotes; none quoted: any of them may have changed
+            named = set(_QUOTED.findall(str(notes.get(MESSAGE, ""))))
+            setters.append((version["number"], named or known))
+    found: dict[str, VersionMade] = {}
+    for carrier in carriers:
+        top = number.get(carrier)
+        if top is None:
+            continue
+        for made in sorted(staged, key=lambda m: number[m.version_id], reverse=True):
+            low = number[made.version_id]
+            if low >= top:
+                continue
+            for name in made.names:
+                if name in found and number[found[name].version_id] >= low:
+                    continue
+                if not any(low < n <= top and name in names for n, names in setters):
+                    found[name] = made
+    return found
+
+
+def failed_value_note(made: VersionMade, worker: str) -> str:
+    """What a row or notice says of a secret that carries ``made``'s value."""
+    what = "rotation" if made.request_id.startswith("rot-") else "sync run"
+    return (
+        f"the value staged by failed {what} {made.request_id} (version {made.version_id}, "
+        f"never promoted) is live on {worker}: a later version copied it; age unknown, "
+        "rotate it again"
+    )
+
+
 def inventory(
     environment: str,
     worker: str,
@@ -348,11 +415,15 @@ def inventory(
     ours: Sequence[VersionMade],
     policy_age: dict[str, int],
     open_requests: dict[str, str],
+    serving: Iterable[str] = (),
 ) -> list[InventoryRow]:
     """The worker's secrets with their age by our records, flags for changes made
     elsewhere (``triggered_by: secret`` versions we did not make, matched by version
-    id), due dates, and the required secrets the worker lacks."""
+    id), for a failed rotation's value that a ``serving`` version carries
+    (``failed_values``: age unknown, due now), due dates, and the required secrets
+    the worker lacks."""
     names = set(names)
+    failed = failed_values(versions, ours, serving)
     our_ids = {v.version_id for v in ours}
     rotated: dict[str, datetime] = {}
     for made in ours:
@@ -391,7 +462,8 @@ def inventory(
         last = rotated.get(name)
         changed_at = outside.get(name)
         changed = changed_at is not None and (last is None or changed_at > last)
-        due = None if last is None or changed else last + timedelta(days=max_age)
+        stale = failed.get(name)
+        due = None if last is None or changed or stale else last + timedelta(days=max_age)
         status = "unknown_age" if due is None else "ok"
         rows.append(
             InventoryRow(
@@ -406,6 +478,8 @@ def inventory(
                 due,
                 status,
                 open_requests.get(name),
+                stale.request_id if stale else None,
+                failed_value_note(stale, worker) if stale else "",
             )
         )
     return rows

@@ -28,22 +28,50 @@ _KINDS = {
 
 
 class CloudflareError(Exception):
-    """A Cloudflare API call failed; the message names the endpoint and the API's error."""
+    """A Cloudflare API call failed; the message names the endpoint and the API's error.
 
-    def __init__(self, message: str, *, endpoint: str = "", status: int | None = None, code=None):
+    ``quoted`` is what the API said (its error message), kept whole and shown after
+    ``message`` cut at ``cap`` characters. The cut is made again after every ``hide``,
+    so a secret the API quoted is hidden whole, never cut first and then missed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str = "",
+        status: int | None = None,
+        code=None,
+        quoted: str | None = None,
+        cap: int | None = None,
+    ):
         super().__init__(message)
         self.endpoint, self.status, self.code = endpoint, status, code
+        self.quoted, self._lead, self._cap = quoted, message, cap
+        if quoted is not None:
+            self.args = (self._text(),)
 
-    def hide(self, secret: str) -> None:
-        """Write ``***`` for ``secret`` in the text and drop the exceptions chained to this one.
+    def _text(self) -> str:
+        said = self.quoted
+        if self._cap is not None and len(said) > self._cap:
+            said = f"{said[: self._cap]}… ({len(said)} characters)"
+        return self._lead + said
+
+    def hide(self, *secrets: str) -> None:
+        """Write ``***`` for each of ``secrets`` in the text, and for any run of
+        ``PIECE`` characters or more that is part of one (a value cut short by the
+        API, or by a cap), and drop the exceptions chained to this one.
 
         The chained exceptions come from the SDK and httpx and may quote the
         answer; what they said that matters is already in this message.
         """
-        if secret:
-            self.args = tuple(_hidden(arg, secret) for arg in self.args)
+        secrets = tuple(s for s in secrets if s)
+        if secrets:
+            self.args = tuple(_hidden(arg, secrets) for arg in self.args)
             for name, value in list(vars(self).items()):
-                setattr(self, name, _hidden(value, secret))
+                setattr(self, name, _hidden(value, secrets))
+            if self.quoted is not None:
+                self.args = (self._text(),)
         self.__cause__ = self.__context__ = None
         self.__suppress_context__ = True
 
@@ -60,8 +88,8 @@ class MalformedResponse(CloudflareError):
         seen = "" if self.got is None else f", got {_short(self.got)}"
         return f"{endpoint}: malformed answer: '{self.field}': expected {self.expected}{seen}"
 
-    def hide(self, secret: str) -> None:
-        super().hide(secret)
+    def hide(self, *secrets: str) -> None:
+        super().hide(*secrets)
         self.args = (self._describe(self.endpoint),)
 
 
@@ -411,11 +439,42 @@ def _short(text: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _hidden(value, secret: str):
-    """``value`` with ``secret`` written ``***``, also where it was quoted as a Python or
-    JSON string literal (a backslash or quote in it is escaped there)."""
+PIECE = 8  # characters: a run this long that is part of a secret is hidden too
+
+
+def _forms(secret: str) -> set[str]:
+    """``secret`` as written, and as quoted in a Python or JSON string literal (a
+    backslash, quote or non-ASCII letter is escaped there), and in a repr of that."""
+    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]}
+    forms |= {json.dumps(secret, ensure_ascii=False)[1:-1]}
+    return forms | {repr(form)[1:-1] for form in list(forms)}
+
+
+def _hidden(value, secrets: tuple[str, ...]):
+    """``value`` with each secret written ``***`` (in any of its ``_forms``), then every
+    run of ``PIECE`` characters or more whose windows of ``PIECE`` characters are all
+    part of a secret (a prefix or fragment of a value that was cut) written ``***``."""
     if not isinstance(value, str):
         return value
-    for form in {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]}:
+    forms = set().union(*(_forms(s) for s in secrets))
+    for form in sorted(forms, key=len, reverse=True):
         value = value.replace(form, "***")
-    return value
+    pieces = {f[i : i + PIECE] for f in forms for i in range(len(f) - PIECE + 1)}
+    if not pieces:
+        return value
+    covered = [False] * len(value)
+    for i in range(len(value) - PIECE + 1):
+        if value[i : i + PIECE] in pieces:
+            covered[i : i + PIECE] = [True] * PIECE
+    if not any(covered):
+        return value
+    out, i = [], 0
+    while i < len(value):
+        if covered[i]:
+            while i < len(value) and covered[i]:
+                i += 1
+            out.append("***")
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)

@@ -6,7 +6,9 @@ The SDK's retries are turned off. A 429 is retried after its ``Retry-After``
 4xx, 408 and 409 included, fails at once. Errors name the endpoint's path
 template, its ids and the API's error code. They never show the token: the
 client's public methods pass every error through ``hide_token_in_errors``,
-which writes ``***`` for it, whichever step raised the error.
+which writes ``***`` for it, whichever step raised the error. The API's own
+message is cut at ``MESSAGE_CAP`` characters only after that (and after the
+values a write sent are hidden): what it quotes is hidden whole, then cut.
 """
 
 from __future__ import annotations
@@ -201,11 +203,20 @@ class CloudflareHttp:
         code, message = (
             (first.get("code"), first.get("message")) if isinstance(first, dict) else (None, None)
         )
-        if isinstance(message, str) and len(message) > MESSAGE_CAP:
-            message = f"{message[:MESSAGE_CAP]}… ({len(message)} characters)"
-        detail = f"API error {code}: {message}" if code or message else "no API error in the answer"
-        text = f"{endpoint} failed with HTTP {status}: {detail}"
-        return CloudflareError(text, endpoint=endpoint, status=status, code=code)
+        text = f"{endpoint} failed with HTTP {status}: "
+        if not (code or message):
+            text += "no API error in the answer"
+            return CloudflareError(text, endpoint=endpoint, status=status, code=code)
+        # The API's message is kept whole and cut at MESSAGE_CAP only when shown, again
+        # after each hide(): a value or token it quotes is hidden before any cut.
+        return CloudflareError(
+            f"{text}API error {code}: ",
+            endpoint=endpoint,
+            status=status,
+            code=code,
+            quoted=message if isinstance(message, str) else str(message),
+            cap=MESSAGE_CAP,
+        )
 
 
 MESSAGE_CAP = 500  # characters of an API error message kept in our error

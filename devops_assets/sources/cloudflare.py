@@ -334,7 +334,8 @@ class CloudflareClient:
 
         The values travel only in the request body, a :class:`SealedBody` whose text
         form hides it (the SDK's debug log prints the request options); an error that
-        quoted a value anyway has it written ``***``.
+        quoted a value anyway has it written ``***``, and so has any run of 8 or more
+        characters of one (a value the API quoted cut short).
         """
         values = [v for v in changes.values() if v is not None]
         for name, value in changes.items():
@@ -360,8 +361,7 @@ class CloudflareClient:
                 endpoint, get_field(endpoint, body, "result", dict), "result"
             )
         except CloudflareError as exc:
-            for value in values:
-                exc.hide(value)
+            exc.hide(*values)  # every value at once, in the whole message, before any cut
             raise
 
     def script_settings(self, script_name: str) -> dict:

@@ -35,6 +35,9 @@ def inventory_markdown(rows: list[InventoryRow], now: datetime) -> str:
             f"| {r.environment} | {r.worker} | `{r.secret}` | {r.status} | {shown_age} "
             f"| {rotated} | {r.max_age_days} d | {due} | {outside} | {r.open_request or '—'} |"
         )
+    notes = [f"- `{r.secret}` on {r.worker}: {r.note}" for r in rows if r.note]
+    if notes:
+        lines += ["", "**Notes:**", *notes]
     return "\n".join(lines)
 
 

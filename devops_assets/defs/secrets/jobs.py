@@ -15,7 +15,7 @@ from pydantic import Field
 from devops_assets.defs.deploy.jobs import DEPLOY_LANE, _runtime
 from devops_assets.defs.deploy.parts import KEY
 from devops_assets.delivery import secrets
-from devops_assets.domain.secrets import Refused
+from devops_assets.domain.secrets import Refused, is_scheduler
 from devops_assets.sources.cloudflare import CloudflareError
 
 SECRET_INVENTORY = dg.AssetKey("secret_inventory")
@@ -87,15 +87,22 @@ def _refreshed_inventory(rt, description: str):
 def request_due_rotations(context: dg.OpExecutionContext, config: RotationCheckConfig):
     if bool(config.environment) != bool(config.secret):
         raise dg.Failure("environment and secret: both or neither", allow_retries=False)
-    if (
-        config.requested_by.strip() == secrets.SCHEDULER
-        and context.run.tags.get("dagster/schedule_name") != SCHEDULE
-    ):
-        raise dg.Failure(
-            f"requested_by: {secrets.SCHEDULER!r} is the schedule's own name; a person asks "
-            "under their e-mail address (who asks can never approve)",
-            allow_retries=False,
-        )
+    if is_scheduler(config.requested_by):
+        # Compared in identity form: any spelling identity() reads as the schedule is it.
+        # Under that name only the due sweep, and only in a run carrying the schedule's
+        # tag (see docs/secrets.md, Limits: a launcher can set tags too).
+        if config.environment or config.secret:
+            raise dg.Failure(
+                f"requested_by: the schedule ({secrets.SCHEDULER!r}) only sweeps for due "
+                "secrets; a rotation of one secret now is asked under your e-mail address",
+                allow_retries=False,
+            )
+        if context.run.tags.get("dagster/schedule_name") != SCHEDULE:
+            raise dg.Failure(
+                f"requested_by: {secrets.SCHEDULER!r} is the schedule's own name; a person "
+                "asks under their e-mail address (who asks can never approve)",
+                allow_retries=False,
+            )
     rt = _runtime(context, "request_due_rotations")
     try:
         done = secrets.check_due(
