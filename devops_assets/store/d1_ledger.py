@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from devops_assets.store import tables as t
 
@@ -57,11 +56,7 @@ class D1Ledger:
         rows = [dict(vars(r)) for r in records]
         if not rows:
             return 0
-        dialect = postgresql if self._warehouse.dialect == "postgresql" else sqlite
-        statement = dialect.insert(D1_CHECKSUMS)
-        keys = [c.name for c in D1_CHECKSUMS.primary_key]
-        changes = {c.name: statement.excluded[c.name] for c in D1_CHECKSUMS.c if not c.primary_key}
-        statement = statement.on_conflict_do_update(index_elements=keys, set_=changes)
+        statement = self._warehouse.upsert_statement(D1_CHECKSUMS)
         from devops_assets.store.warehouse import WarehouseWriteError
 
         try:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from devops_assets.domain.deploys import REQUEST_STATES, DeployRequest, Release, SmokeRecord
 from devops_assets.store import tables as t
@@ -32,8 +31,7 @@ class DeployLedger:
         self.engine = warehouse.engine
 
     def _insert(self, table: sa.Table):
-        dialect = postgresql if self._warehouse.dialect == "postgresql" else sqlite
-        return dialect.insert(table)
+        return self._warehouse.insert(table)
 
     # -- the environment lock ---------------------------------------------------
 

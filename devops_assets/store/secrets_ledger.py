@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from devops_assets.domain.secrets import (
     OPEN_STATES,
@@ -121,8 +120,7 @@ class SecretsLedger:
         self.engine = warehouse.engine
 
     def _insert(self, table: sa.Table):
-        dialect = postgresql if self._warehouse.dialect == "postgresql" else sqlite
-        return dialect.insert(table)
+        return self._warehouse.insert(table)
 
     # -- requests ---------------------------------------------------------------------
 

@@ -224,16 +224,20 @@ class Warehouse:
     def _upsert(self, spec: r.RecordTable, rows: list[dict[str, Any]]) -> int:
         if not rows:
             return 0
-        statement = self._upsert_statement(spec.table)
+        statement = self.upsert_statement(spec.table)
         with self._writing(spec.table.name, len(rows)) as conn:
             for chunk in _chunks(rows, CHUNK_ROWS):
                 conn.execute(statement, chunk)
         log.info("Upserted %d rows into %s", len(rows), spec.table.name)
         return len(rows)
 
-    def _upsert_statement(self, table: sa.Table) -> Any:
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        statement = insert(table)
+    def insert(self, table: sa.Table) -> Any:
+        """An INSERT in this warehouse's dialect (it offers ON CONFLICT clauses)."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def upsert_statement(self, table: sa.Table) -> Any:
+        """An INSERT that rewrites the row with the same primary key."""
+        statement = self.insert(table)
         keys = [c.name for c in table.primary_key]
         changes = {c.name: statement.excluded[c.name] for c in table.c if not c.primary_key}
         return statement.on_conflict_do_update(index_elements=keys, set_=changes)
