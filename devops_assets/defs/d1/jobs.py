@@ -16,7 +16,7 @@ from pydantic import Field
 
 from devops_assets.defs.d1.assets import KEY as D1_MIGRATIONS
 from devops_assets.defs.d1.assets import survey_metadata
-from devops_assets.defs.deploy.jobs import DEPLOY_LANE, _failure, _runtime
+from devops_assets.defs.deploy.jobs import DEPLOY_LANE, job_failure, job_runtime
 from devops_assets.defs.deploy.parts import KEY
 from devops_assets.delivery import d1, deployer
 
@@ -55,12 +55,12 @@ def _survey(rt) -> dg.AssetMaterialization | None:
     required_resource_keys={KEY},
 )
 def apply_migrations(context: dg.OpExecutionContext, config: D1Config):
-    rt = _runtime(context, OP)
+    rt = job_runtime(context, OP)
     try:
         try:
             outcome = d1.apply(rt, config.environment, config.requested_by, config.reason)
         except (deployer.DeployInputError, deployer.DeployRefused, deployer.DeployFailed) as exc:
-            failure = _failure(exc)
+            failure = job_failure(exc)
             if isinstance(exc, d1.MigrationFailed):
                 context.log_event(_survey(rt))
             raise failure from None

@@ -53,14 +53,21 @@ class RollbackConfig(dg.Config):
     reason: str = Field(description="Why; kept in the audit log and sent with the notices.")
 
 
-def _runtime(context: dg.OpExecutionContext, op_name: str):
-    """The run's runtime, after checking every config field was written literally."""
+def _literal(value) -> bool:
+    if isinstance(value, list):
+        return all(isinstance(v, str) for v in value)
+    return isinstance(value, str | int | float | bool)
+
+
+def job_runtime(context: dg.OpExecutionContext, op_name: str):
+    """The run's runtime, after checking every config field was written literally
+    (a list only of strings); every job that changes Cloudflare opens it so."""
     raw = (context.run.run_config.get("ops") or {}).get(op_name) or {}
     for field, value in (raw.get("config") or {}).items():
-        if not isinstance(value, str | int | float | bool):
+        if not _literal(value):
             raise dg.Failure(
                 description=f"{field}: a literal value; references such as {{env: …}} are "
-                "not taken by deploy jobs",
+                f"not taken by {context.job_name}",
                 allow_retries=False,
             )
     instance = context.instance
@@ -74,7 +81,7 @@ def _runtime(context: dg.OpExecutionContext, op_name: str):
     return context.resources.deploy_parts.open(context.run_id, is_active, context.log)
 
 
-def _failure(exc: Exception) -> dg.Failure:
+def job_failure(exc: Exception) -> dg.Failure:
     if isinstance(exc, deployer.DeployRefused):
         rules = {r.rule: r.evidence for r in exc.decision.refusals}
         return dg.Failure(
@@ -128,13 +135,13 @@ def _outcome_metadata(outcome: deployer.Outcome) -> dict:
     required_resource_keys={KEY},
 )
 def deploy_commit(context: dg.OpExecutionContext, config: DeployConfig):
-    rt = _runtime(context, "deploy_commit")
+    rt = job_runtime(context, "deploy_commit")
     try:
         outcome = deployer.deploy(
             rt, config.environment, config.commit, config.requested_by, config.reason
         )
     except (deployer.DeployInputError, deployer.DeployRefused, deployer.DeployFailed) as exc:
-        raise _failure(exc) from None
+        raise job_failure(exc) from None
     finally:
         rt.client.close()
     if outcome.release is not None:
@@ -153,13 +160,13 @@ def deploy_commit(context: dg.OpExecutionContext, config: DeployConfig):
     required_resource_keys={KEY},
 )
 def roll_back(context: dg.OpExecutionContext, config: RollbackConfig):
-    rt = _runtime(context, "roll_back")
+    rt = job_runtime(context, "roll_back")
     try:
         outcome = rollback.rollback(
             rt, config.environment, config.to_version or None, config.requested_by, config.reason
         )
     except (deployer.DeployInputError, deployer.DeployRefused, deployer.DeployFailed) as exc:
-        raise _failure(exc) from None
+        raise job_failure(exc) from None
     finally:
         rt.client.close()
     return dg.Output(outcome.version_id, metadata=_outcome_metadata(outcome))

@@ -12,7 +12,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from devops_assets.defs.deploy.jobs import DEPLOY_LANE, _failure
+from devops_assets.defs.deploy.jobs import DEPLOY_LANE, job_failure, job_runtime
 from devops_assets.defs.deploy.parts import KEY
 from devops_assets.delivery import deployer, sync
 
@@ -29,31 +29,6 @@ class SyncConfig(dg.Config):
     reason: str = Field(description="Why; kept in the audit log and sent with the notices.")
 
 
-def _literal(value) -> bool:
-    if isinstance(value, list):
-        return all(isinstance(v, str) for v in value)
-    return isinstance(value, str | int | float | bool)
-
-
-def _runtime(context: dg.OpExecutionContext, op_name: str):
-    """The run's runtime, after checking every config field was written literally."""
-    raw = (context.run.run_config.get("ops") or {}).get(op_name) or {}
-    for name, value in (raw.get("config") or {}).items():
-        if not _literal(value):
-            raise dg.Failure(
-                description=f"{name}: a literal value; references such as {{env: …}} are "
-                "not taken by sync_config",
-                allow_retries=False,
-            )
-    instance = context.instance
-
-    def is_active(run_id: str) -> bool | None:
-        run = instance.get_run_by_id(run_id)
-        return None if run is None else not run.is_finished
-
-    return context.resources.deploy_parts.open(context.run_id, is_active, context.log)
-
-
 @dg.op(
     description="Read the drift of the environment again, check the deploy rules, then "
     "put the missing required secrets (staged and smoke-tested) or redeploy the branch "
@@ -62,13 +37,13 @@ def _runtime(context: dg.OpExecutionContext, op_name: str):
     required_resource_keys={KEY},
 )
 def sync_findings(context: dg.OpExecutionContext, config: SyncConfig):
-    rt = _runtime(context, "sync_findings")
+    rt = job_runtime(context, "sync_findings")
     try:
         outcome = sync.sync(
             rt, config.environment, list(config.keys), config.requested_by, config.reason
         )
     except (deployer.DeployInputError, deployer.DeployRefused, deployer.DeployFailed) as exc:
-        raise _failure(exc) from None
+        raise job_failure(exc) from None
     finally:
         rt.client.close()
     return dg.Output(

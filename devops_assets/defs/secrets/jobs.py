@@ -12,7 +12,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from devops_assets.defs.deploy.jobs import DEPLOY_LANE, _runtime
+from devops_assets.defs.deploy.jobs import DEPLOY_LANE, job_runtime
 from devops_assets.defs.deploy.parts import KEY
 from devops_assets.delivery import secrets
 from devops_assets.domain.secrets import Refused, is_scheduler
@@ -103,7 +103,7 @@ def request_due_rotations(context: dg.OpExecutionContext, config: RotationCheckC
                 "asks under their e-mail address (who asks can never approve)",
                 allow_retries=False,
             )
-    rt = _runtime(context, "request_due_rotations")
+    rt = job_runtime(context, "request_due_rotations")
     try:
         done = secrets.check_due(
             rt, config.requested_by, config.reason, config.environment, config.secret
@@ -143,7 +143,7 @@ def request_due_rotations(context: dg.OpExecutionContext, config: RotationCheckC
     required_resource_keys={KEY},
 )
 def approve_rotation(context: dg.OpExecutionContext, config: ApproveConfig):
-    rt = _runtime(context, "approve_rotation")
+    rt = job_runtime(context, "approve_rotation")
     try:
         approval = secrets.approve(rt, config.request_id, config.approver)
     except Refused as exc:
@@ -178,7 +178,7 @@ def approve_rotation(context: dg.OpExecutionContext, config: ApproveConfig):
     required_resource_keys={KEY},
 )
 def rotate_secret(context: dg.OpExecutionContext, config: RotateConfig):
-    rt = _runtime(context, "rotate_secret")
+    rt = job_runtime(context, "rotate_secret")
     try:
         outcome = secrets.rotate(rt, config.request_id, config.approval_id, config.requested_by)
         yield from _refreshed_inventory(rt, "inventory after the rotation")
