@@ -2,6 +2,8 @@
 
 ``python -m benchmarks engine [...]`` runs the metric engine on a synthetic history
 instead (see ``benchmarks.engine_bench``; ``engine --help`` lists its options).
+``python -m benchmarks triage`` measures build-failure triage on the labelled CI logs
+(see ``benchmarks.triage_bench``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import engine_bench
+from benchmarks import engine_bench, triage_bench
 from benchmarks.git_steps import bench_attribution, bench_git_read
 from benchmarks.history import DEFAULT_DATA, DataMissing, history_folder, prepare_repository
 from benchmarks.table import render
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["engine"]:
         return engine_bench.main(argv[1:])
+    if argv[:1] == ["triage"]:
+        return triage_bench.main(argv[1:])
     args = parse_args(argv)
     try:
         folder = history_folder(args.data)

@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     from devops_assets import gate, report
     from devops_assets.demo import commands as demo
     from devops_assets.emulator import cli as emulator_cli
+    from devops_assets.triage import cli as triage_cli
 
     parser = argparse.ArgumentParser(
         prog="devops-assets",
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parser(commands)
     gate.add_parser(commands)
     emulator_cli.add_parser(commands)
+    triage_cli.add_parser(commands)
     return parser
 
 

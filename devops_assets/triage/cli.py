@@ -1,0 +1,71 @@
+"""``devops-assets triage LOG [--pass PASSING_LOG] --format json|table``.
+
+LOG is a plain or gzipped text log, or a Workers Builds logs JSON response (one page or
+a list of pages). The JSON output has exactly the keys category, step, evidence_start,
+evidence_end, evidence, summary, signature; line numbers are 1-based and count "\\n" only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from devops_assets.triage import LogError, Triage, read_log, triage
+
+
+def add_parser(subparsers) -> None:
+    """Add ``triage``; sets ``args.run``."""
+    parser = subparsers.add_parser(
+        "triage",
+        help="say which step of a failed build failed, why, and the lines that show it",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("log", metavar="LOG", help="the failed build's log (text, .gz or JSON)")
+    parser.add_argument(
+        "--pass",
+        dest="passing",
+        metavar="PASSING_LOG",
+        help="a passing build's log of the same branch: lines it shares are not the cause",
+    )
+    parser.add_argument("--format", choices=("json", "table"), default="table")
+    parser.add_argument(
+        "--step",
+        dest="steps",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a quality-gate step name to report when the log shows it (repeatable)",
+    )
+    parser.set_defaults(run=run)
+
+
+def render_table(result: Triage) -> str:
+    width = len(str(result.evidence_end))
+    rows = [
+        f"category   {result.category}{'' if result.certain else ' (not certain)'}",
+        f"step       {result.step}",
+        f"lines      {result.evidence_start}-{result.evidence_end}",
+        f"signature  {result.signature}",
+        f"summary    {result.summary}",
+        "evidence",
+    ]
+    for number, line in enumerate(result.evidence, result.evidence_start):
+        rows.append(f"  {number:>{width}} | {line}")
+    return "\n".join(rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        failed = read_log(args.log)
+        passing = read_log(args.passing).text if args.passing else None
+    except LogError as exc:
+        print(f"devops-assets triage: {exc}", file=sys.stderr)
+        return 2
+    result = triage(failed.text, passing=passing, steps=args.steps)
+    if args.format == "json":
+        print(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    else:
+        print(render_table(result))
+    return 0

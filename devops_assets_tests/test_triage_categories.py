@@ -1,0 +1,110 @@
+# ruff: noqa: E501 (log lines are quoted verbatim, as long as the tools print them)
+"""Triage on hand-made Workers Builds logs: every category recognised, from the right lines.
+
+Each log in ``triage_logs.CASES`` is written in the style of the real tool (wrangler, bun,
+npm, tsc, Biome, Prettier, Vitest, Playwright); the triage must name the category, put
+the decisive line in a short evidence span, and say which step failed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from devops_assets.triage import CATEGORIES, MAX_LINES, triage
+from devops_assets_tests.triage_logs import CASES, workers_log
+
+STEPS = {
+    "dependency_install": "install",
+    "infrastructure": "install",
+    "config": "deploy",
+    "deploy": "deploy",
+    "smoke_test": "deploy",
+    "size_limit": "deploy",
+    "toolchain_version": "deploy",
+}
+
+
+def test_every_category_has_a_hand_made_log():
+    assert set(CASES) == set(CATEGORIES)
+
+
+@pytest.mark.parametrize("category", sorted(CASES))
+def test_category_step_and_evidence(category):
+    text, decisive = CASES[category]
+    result = triage(text)
+    lines = text.split("\n")
+
+    assert result.category == category
+    assert result.step == STEPS.get(category, "build")
+    assert decisive in result.evidence
+    assert 1 <= result.evidence_start <= result.evidence_end <= len(lines)
+    assert len(result.evidence) == result.evidence_end - result.evidence_start + 1 <= MAX_LINES
+    # The evidence is the log's own lines (timestamps and colours aside), at those numbers.
+    assert lines[result.evidence_start - 1 + result.evidence.index(decisive)] == decisive
+    assert result.certain is (category != "unknown")
+    assert len(result.signature) == 12
+
+
+def test_unknown_is_said_and_never_dressed_up_as_certain():
+    result = triage(CASES["unknown"][0])
+    assert result.category == "unknown"
+    assert not result.certain
+    assert result.summary.startswith("unknown:")
+
+
+def test_a_guess_from_the_command_alone_is_marked_uncertain():
+    text = workers_log(
+        "Executing user build command: npm test",
+        "> edge-api@1.4.0 test",
+        "> node scripts/run-tests.mjs",
+        "Failed: error occurred while running build command",
+    )
+    result = triage(text)
+    assert result.category == "unit_test"
+    assert not result.certain
+    assert result.summary.startswith("probably unit_test")
+
+
+def test_quality_gate_step_named_when_the_log_shows_it():
+    text, _ = CASES["lint"]
+    assert triage(text, steps=("typecheck", "lint", "test")).step == "lint"
+    text, _ = CASES["typecheck"]
+    assert triage(text, steps=("typecheck", "lint", "test")).step == "typecheck"
+    # A step the log never runs is not reported.
+    assert triage(text, steps=("e2e",)).step == "build"
+
+
+def test_eslint_and_biome_format_styles():
+    eslint = workers_log(
+        "Executing user build command: npm run lint",
+        "> edge-api@1.4.0 lint",
+        "> eslint src",
+        "",
+        "/opt/buildhome/repo/src/index.ts",
+        "  14:7  error  'unused' is assigned a value but never used  @typescript-eslint/no-unused-vars",
+        "",
+        "✖ 1 problem (1 error, 0 warnings)",
+        "Failed: error occurred while running build command",
+    )
+    result = triage(eslint)
+    assert result.category == "lint"
+    assert "/opt/buildhome/repo/src/index.ts" in result.evidence
+
+    biome_format = workers_log(
+        "Executing user build command: npx biome format ./src",
+        "src/index.ts format ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━",
+        "",
+        "  ✖ Formatter would have printed the following content:",
+        "",
+        "    12    │ - const a = {b:1}",
+        "       12 │ + const a = { b: 1 };",
+        "",
+        "Checked 3 files in 4ms. No fixes applied.",
+        "Failed: error occurred while running build command",
+    )
+    assert triage(biome_format).category == "format"
+
+
+def test_empty_log():
+    result = triage("")
+    assert (result.category, result.evidence_start, result.evidence) == ("unknown", 0, ())
