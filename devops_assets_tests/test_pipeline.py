@@ -27,6 +27,7 @@ ASSETS = (
     "git_commits",
     "git_tags",
     "workers_builds",
+    "build_failures",
     "worker_deployments",
     "incidents",
     "dora_metrics",

@@ -139,6 +139,25 @@ def fill(wh: Warehouse) -> None:
     fill_deploys(wh)
     fill_secrets(wh)
     wh.d1.record([d1_record("0001_init.sql", "ab" * 32)])
+    fill_triage(wh)
+
+
+def fill_triage(wh: Warehouse) -> None:
+    """One stored build log and the triage of its build, as build_failures writes them."""
+    from devops_assets.store.triage_ledger import StoredLog, TriageLedger, TriageRecord
+
+    at = datetime(2026, 11, 30, 18, tzinfo=UTC)
+    ledger = TriageLedger(wh)
+    ledger.store_logs([StoredLog("u1", "moltworker", 2, "$ bun run check\nerror TS2322", at)])
+    ledger.record_triages(
+        [
+            TriageRecord(
+                "u1", "moltworker", "main", "c" * 40, at, "typecheck", "check", 2, 2,
+                ("error TS2322",), "typecheck in step check: error TS2322", "ab12cd34ef56",
+                True, None, at,
+            )
+        ]
+    )  # fmt: skip
 
 
 def fill_deploys(wh: Warehouse) -> None:

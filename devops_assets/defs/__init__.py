@@ -20,6 +20,7 @@ from devops_assets.defs.ingest.assets import (
     worker_deployments,
     workers_builds,
 )
+from devops_assets.defs.ingest.build_failures import build_failures
 from devops_assets.defs.metrics.assets import build_pipeline_health, dora_metrics
 from devops_assets.defs.resources import build_resources
 from devops_assets.defs.secrets.assets import secret_inventory
@@ -62,6 +63,7 @@ def build_definitions(config: PlatformConfig | None = None) -> dg.Definitions:
             git_commits,
             git_tags,
             workers_builds,
+            build_failures,
             worker_deployments,
             incidents,
             dora_metrics,

@@ -19,7 +19,11 @@ from devops_assets.emulator.resources import digest, from_wrangler
 from devops_assets.emulator.state import EmulatorState, iso_ms, iso_us
 from devops_assets.emulator.timeline import Timeline
 
-BUILD_COMMAND = "npm run build && npm test"
+# The quality-gate steps of the demo's platform file, one bun script each, and the bundle.
+BUILD_COMMAND = (
+    "bun run lint && bun run format && bun run check && bun run test:unit && bun run build"
+    " && bun run test:smoke && bun run test:e2e"
+)
 TOKEN_NAME = "moltworker build token"
 
 
@@ -28,11 +32,21 @@ def state_from_timeline(tl: Timeline, shas: dict[int, str], account_id: str) -> 
     envs = list(tl.envs.values())
     triggers = {env.tag: [trigger(env, tl)] for env in envs}
     builds, logs = {}, {}
+    passed = {(b.env.tag, b.mark, b.created_on) for b in tl.builds if b.outcome == "success"}
     for sim in tl.builds:
         obj = build_object(sim, tl, shas, triggers[sim.env.tag][0])
         builds[sim.uuid] = obj
+        rescued = any(
+            (tag, mark) == (sim.env.tag, sim.mark) and when > sim.created_on
+            for tag, mark, when in passed
+        )
         logs[sim.uuid] = build_log(
-            obj, worker=sim.env.worker, failure=sim.failure, version_id=sim.version_id
+            obj,
+            worker=sim.env.worker,
+            failure=sim.failure,
+            version_id=sim.version_id,
+            rescued=rescued,
+            account_id=account_id,
         )
     versions = {env.worker: [] for env in envs}
     for v in tl.versions:

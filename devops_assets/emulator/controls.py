@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from devops_assets.emulator.apistate import make_build, version_object
+from devops_assets.emulator.buildlogs import KINDS, failing_lines
 from devops_assets.emulator.records import SimVersion
 from devops_assets.emulator.resources import from_wrangler, secret_names
 from devops_assets.emulator.state import iso_ms
@@ -78,13 +79,23 @@ class BuildControls:
         return build
 
     def finish_build(
-        self, build_uuid: str, outcome: str, stopped_on: datetime | None = None
+        self,
+        build_uuid: str,
+        outcome: str,
+        stopped_on: datetime | None = None,
+        *,
+        failure: str | None = None,
     ) -> dict:
         """Stop a queued or running build with ``outcome``; returns the build object.
 
         A build of ``push`` or ``add_build`` that succeeds uploads its version now.
+        With ``failure`` (a kind of ``buildlogs.FAILURES``: dependency, typescript,
+        test, deploy, memory) a failed build's log ends with that step's error
+        output instead of a bare ``Build fail``.
         """
         _check_choice("finish_build", "outcome", outcome, BUILD_OUTCOMES)
+        if failure is not None:
+            _check_choice("finish_build", "failure", failure, KINDS)
         with self._lock:
             build = self.state.builds.get(build_uuid)
             if build is None:
@@ -102,9 +113,17 @@ class BuildControls:
                 command = build["build_trigger_metadata"]["deploy_command"]
                 lines.append([_ms(stopped), f"Executing user deploy command: {command}"])
                 lines.append([_ms(stopped), f"Worker Version ID: {version['id']}"])
-            closing = "Success: Build completed" if outcome == "success" else f"Build {outcome}"
+            closing = [
+                [
+                    _ms(stopped),
+                    "Success: Build completed" if outcome == "success" else f"Build {outcome}",
+                ]
+            ]
+            if outcome == "fail" and failure is not None:
+                script = self.state.scripts[build["trigger"]["external_script_id"]]
+                closing = failing_lines(build, failure, stopped, worker=script)
             self.state.record_build(build)
-            self.state.record_log(build_uuid, lines + [[_ms(stopped), closing]])
+            self.state.record_log(build_uuid, lines + closing)
             return build
 
     def push(
@@ -117,12 +136,14 @@ class BuildControls:
         outcome: str | None = "success",
         serves: str | Mapping[str, str] = "ok",
         wrangler: str | None = None,
+        failure: str | None = None,
     ) -> list[dict]:
         """A push of ``commit_sha`` to ``branch``: one build per script of the account.
 
         ``wrangler`` is the commit's wrangler file: each uploaded version takes its
         bindings and settings for its environment from it (secrets carry over from
         the latest version). Without it an upload copies the latest version's.
+        ``failure`` is passed to ``finish_build`` (the kind a failed build shows).
 
         With ``outcome`` the builds stop with it now (``success`` uploads one
         new version per script); with None they keep running until
@@ -163,7 +184,9 @@ class BuildControls:
                 )
                 self.state.record_log(build["build_uuid"], _started_lines(build, phases))
                 if outcome is not None:
-                    build = self.finish_build(build["build_uuid"], outcome, stopped_on=now)
+                    build = self.finish_build(
+                        build["build_uuid"], outcome, stopped_on=now, failure=failure
+                    )
                 builds.append(build)
             return builds
 

@@ -35,6 +35,7 @@ from devops_assets.domain.models import (
 from devops_assets.store import d1_ledger as _d1_ledger  # noqa: F401 (its table)
 from devops_assets.store import rows as r
 from devops_assets.store import secrets_ledger as _secret_tables  # noqa: F401  (its tables)
+from devops_assets.store import triage_ledger as _triage_tables  # noqa: F401  (its tables)
 from devops_assets.store.postgres import normalize_url
 from devops_assets.store.rows import WarehouseError
 from devops_assets.store.tables import APPEND_ONLY_DDL, BUILDS, DERIVED, METADATA

@@ -58,40 +58,52 @@ class Triage:
         return data
 
 
+# A package-manager script line (``$ bun run build``) names the step it starts; a
+# script that is no quality-gate step maps to the stage it belongs to.
+_SCRIPT = re.compile(r"^[$>]\s*(?:bun|npm|pnpm|yarn)\s+(?:run\s+)?([\w:.-]+)")
+_SCRIPT_STAGES = {
+    "build": "build",
+    "bundle": "build",
+    "compile": "build",
+    "deploy": "deploy",
+    "publish": "deploy",
+    "install": "install",
+    "ci": "install",
+}
+_STEP_PREFIXES = ("$", ">", "run ", "step", "==>", "executing", "running", "▶")
+
+
 def _step(cleaned: list[str], span: Span, category: str, steps: Sequence[str]) -> str:
+    """The step whose header comes last before the decisive line: a quality-gate step
+    (a line starting it, naming exactly one step: a chain such as ``bun run lint &&
+    bun run check`` names none), a package script outside the gate (its stage), or
+    a Workers Builds stage line."""
     upto = span.decisive if span.decisive is not None else span.end
     before = [line.lower() for line in cleaned[: upto + 1]]
     # The platform failing under a step (a lost container, the network) is not that
     # step's check failing: it is reported against the stage (install / build / deploy).
-    if steps and category != "infrastructure":
-        found: tuple[int, str] | None = None
-        for name in steps:
-            needle = re.compile(r"(?<![\w:-])" + re.escape(name.lower()) + r"(?![\w:-])")
-            for index in range(len(before) - 1, -1, -1):
-                line = before[index]
-                if needle.search(line) and (
-                    line.lstrip().startswith(
-                        ("$", ">", "run ", "step", "==>", "executing", "running", "▶")
-                    )
-                    or line.strip() == needle
-                ):
-                    if found is None or index > found[0]:
-                        found = (index, name)
-                    break
-        if found is not None:
-            return found[1]
-    header: tuple[int, str] | None = None
-    for step, needles in _HEADERS:
-        for index in range(len(before) - 1, -1, -1):
-            if any(needle in before[index] for needle in needles):
-                if header is None or index > header[0]:
-                    header = (index, step)
-                break
-    if category in STEP_OF_CATEGORY and (header is None or category in ("deploy", "smoke_test")):
+    gate = {} if category == "infrastructure" else {name.lower(): name for name in steps}
+    needles = {low: re.compile(r"(?<![\w:-])" + re.escape(low) + r"(?![\w:-])") for low in gate}
+    marks: list[tuple[int, str]] = []
+    for index, line in enumerate(before):
+        stripped = line.strip()
+        named = [low for low, needle in needles.items() if needle.search(line)]
+        if len(named) == 1 and (stripped.startswith(_STEP_PREFIXES) or stripped == named[0]):
+            marks.append((index, gate[named[0]]))
+            continue
+        script = _SCRIPT.match(stripped)
+        if script and script.group(1) not in gate and script.group(1) in _SCRIPT_STAGES:
+            marks.append((index, _SCRIPT_STAGES[script.group(1)]))
+            continue
+        for stage, words in _HEADERS:
+            if any(word in line for word in words):
+                marks.append((index, stage))
+    latest = max(marks)[1] if marks else None
+    if latest in gate.values():
+        return latest
+    if category in STEP_OF_CATEGORY and (latest is None or category in ("deploy", "smoke_test")):
         return STEP_OF_CATEGORY[category]
-    if header is not None:
-        return header[1]
-    return STEP_OF_CATEGORY.get(category, "unknown")
+    return latest or STEP_OF_CATEGORY.get(category, "unknown")
 
 
 def triage(text: str, *, passing: str | None = None, steps: Sequence[str] = ()) -> Triage:

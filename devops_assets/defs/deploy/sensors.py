@@ -9,7 +9,8 @@ branch still waiting is superseded: only the newest push deploys.
 
 ``build_status_sensor`` watches the waiting requests' builds. A successful
 build starts the ``deploy`` run (run key ``<branch>:<sha>``, so a sha deploys
-once); a failed one sends a ``build_failed`` notice and stops the request.
+once); a failed one sends a ``build_failed`` notice, with the triage of its log
+(``defs/ingest/build_failures.py``), and stops the request.
 ``git_push_sensor`` starts the run itself when the build had already finished.
 A sensor claims a request (waiting → claimed, one compare-and-set in the
 warehouse) before asking for its run, so the two sensors never both start it;
@@ -24,6 +25,7 @@ from datetime import timedelta
 import dagster as dg
 
 from devops_assets.defs.deploy.jobs import deploy_job
+from devops_assets.defs.ingest.build_failures import notice_text, triage_build
 from devops_assets.defs.resources import (
     CloudflareResource,
     GitResource,
@@ -32,7 +34,10 @@ from devops_assets.defs.resources import (
 )
 from devops_assets.delivery.runtime import open_runtime
 from devops_assets.domain.deploys import DeployRequest
+from devops_assets.sources.cloudflare import CloudflareError
 from devops_assets.sources.git import read_branches
+from devops_assets.store.triage_ledger import TriageLedger
+from devops_assets.store.warehouse import WarehouseWriteError
 
 INTERVAL = 30
 BUILD_SLACK = timedelta(days=1)
@@ -135,8 +140,23 @@ def launch_ready(
             detail = f"build {build.build_uuid} ended {build.outcome}"
             if ledger.move_request(request.request_id, "waiting", "build_failed", detail, now):
                 text = f"{detail}; the deploy to {request.environment} is stopped"
+                if build.outcome == "fail":
+                    text += _triage_note(rt, build, by_worker[worker])
                 rt.notify("build_failed", request.environment, request.commit_sha, text)
     return runs
+
+
+def _triage_note(rt, build, builds) -> str:
+    """``; triage: …`` (category, step, evidence lines, masked summary) for a failed
+    build's notice; empty when its log cannot be read (the notice goes out anyway)."""
+    try:
+        record = triage_build(
+            TriageLedger(rt.warehouse), rt.client, build, builds, rt.config.quality_gate, rt.now()
+        )
+    except (CloudflareError, WarehouseWriteError, ValueError) as exc:
+        rt.log.warning("No triage of build %s for its notice: %s", build.build_uuid, exc)
+        return ""
+    return f"; {notice_text(record)}" if record is not None else ""
 
 
 @dg.sensor(

@@ -1,0 +1,178 @@
+"""build_failures on the seeded demo, over loopback HTTP against the emulator, with
+the warehouse on SQLite and PostgreSQL: every failed build gets a triage whose
+evidence is in its stored log, each log is fetched once, and the same failure in
+two builds shares a signature."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import dagster as dg
+import pytest
+
+from devops_assets.config import load_config
+from devops_assets.defs import build_definitions
+from devops_assets.emulator import EMULATOR_TOKEN, load_app, seed_workspace
+from devops_assets.emulator.buildlogs import FAILURES, FLAKY
+from devops_assets.emulator.server import running_server
+from devops_assets.store import Warehouse
+from devops_assets.store.triage_ledger import TriageLedger
+from devops_assets.triage import CATEGORIES
+from devops_assets_tests.emulator_fixtures import demo_config
+
+LOGS = r"/builds/builds/[0-9a-f-]+/logs$"
+TOKEN_ENV = "DEVOPS_ASSETS_TEST_CF_TOKEN"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+SHOWN = {f.category for kind in FAILURES.values() for f in kind} | {f.category for f in FLAKY}
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch, warehouse_url):
+    """The demo history served on 127.0.0.1 and a platform file pointing at it."""
+    seeded = demo_config(tmp_path)
+    history = seed_workspace(seeded)
+    app = load_app(seeded.cloudflare.emulator_state)
+    monkeypatch.setenv(TOKEN_ENV, EMULATOR_TOKEN)
+    monkeypatch.setenv("DEVOPS_ASSETS_DB_URL", warehouse_url)
+    with running_server(app) as base_url:
+        text = seeded.path.read_text(encoding="utf-8")
+        text = text.replace('api_base_url = "emulator:"', f'api_base_url = "{base_url}"')
+        text = text.replace('"CLOUDFLARE_API_TOKEN"', f'"{TOKEN_ENV}"')
+        text = text.replace('"{home}/demo/repo"', f'"{history.repo}"')
+        platform = tmp_path / "platform.toml"
+        platform.write_text(text, encoding="utf-8")
+        yield load_config(platform), app, history, warehouse_url
+
+
+def materialize(config, *assets: str) -> dg.ExecuteInProcessResult:
+    job = build_definitions(config).resolve_job_def("refresh_pipeline_health")
+    return job.execute_in_process(
+        asset_selection=[dg.AssetKey(a) for a in assets],
+        run_config=QUIET,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def metadata_of(result: dg.ExecuteInProcessResult) -> dict:
+    [mat] = result.asset_materializations_for_node("build_failures")
+    return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+
+
+def test_each_failed_build_is_triaged_from_its_log_fetched_once(served):
+    config, app, history, url = served
+    assert materialize(config, "workers_builds").success
+    app.clear_requests()
+
+    first = materialize(config, "build_failures")
+
+    assert first.success
+    failed = {b["uuid"] for b in history.builds if b["outcome"] == "fail"}
+    assert len(failed) >= 5
+    warehouse = Warehouse(url)
+    ledger = TriageLedger(warehouse)
+    triages = {t.build_uuid: t for t in ledger.triages()}
+    assert set(triages) == failed
+    # every failed log, and the passing log each is compared with, were read whole
+    logged = ledger.logged_builds()
+    assert failed <= logged
+    assert {t.passing_build for t in triages.values()} <= logged
+    assert all(t.passing_build for t in triages.values())  # each branch has a green build
+    pages = sum(-(-ledger.log(u).line_count // app.log_page_lines) for u in logged)
+    assert app.count(LOGS) == pages
+    for t in triages.values():
+        assert t.category in CATEGORIES and t.category != "unknown", t
+        assert t.category in SHOWN
+        assert t.step in (*config.quality_gate, "install", "build", "deploy"), t
+        lines = ledger.log(t.build_uuid).text.split("\n")
+        assert 1 <= t.evidence_start <= t.evidence_end <= len(lines)
+        assert list(t.evidence) == lines[t.evidence_start - 1 : t.evidence_end]
+        assert t.summary and "\n" not in t.summary
+        assert len(t.signature) >= 8
+    meta = metadata_of(first)
+    assert meta["triaged"] == len(failed) == meta["failed_builds"]
+    assert meta["logs_fetched"] == len(logged)
+    assert sum(meta[f"category.{c}"] for c in CATEGORIES) == len(failed)
+    assert "```" in meta["failures"] and "seen " in meta["failures"]
+
+    # a second run fetches nothing: every log it needs is stored
+    app.clear_requests()
+    second = materialize(config, "build_failures")
+    assert second.success
+    assert app.count(LOGS) == 0
+    assert metadata_of(second)["logs_fetched"] == 0
+    assert {t.build_uuid: t for t in ledger.triages()} == triages  # nothing rewritten
+    warehouse.close()
+
+
+def test_the_same_failure_in_two_builds_shares_a_signature_and_a_rescued_one_is_flaky(served):
+    config, app, history, url = served
+    assert materialize(config, "workers_builds").success
+    result = materialize(config, "build_failures")
+    assert result.success
+    warehouse = Warehouse(url)
+    triages = TriageLedger(warehouse).triages()
+    warehouse.close()
+    by_signature = Counter(t.signature for t in triages)
+    shared = [s for s, n in by_signature.items() if n >= 2]
+    assert shared, by_signature
+    for signature in shared:
+        group = [t for t in triages if t.signature == signature]
+        assert len({t.category for t in group}) == 1
+        assert len({t.build_uuid for t in group}) == len(group)
+    # the demo's production failure was re-run on the same commit and passed
+    rescued = [
+        b
+        for b in history.builds
+        if b["outcome"] == "fail"
+        and any(
+            o["outcome"] == "success"
+            and o["worker"] == b["worker"]
+            and o["commit_sha"] == b["commit_sha"]
+            and o["created_on"] > b["created_on"]
+            for o in history.builds
+        )
+    ]
+    assert rescued
+    meta = metadata_of(result)
+    assert meta["flaky_failures"] == len(rescued)
+    assert "**flaky**" in meta["failures"]
+    table = meta["signature_table"]
+    assert all(f"`{s}`" in table for s in by_signature)
+
+
+def test_a_secret_a_build_printed_is_masked_before_it_is_stored(served):
+    config, app, history, url = served
+    leaked = "cfut_9Q2xLr7VmT4kWzA1bN8cYe5"
+    failed = next(b for b in history.builds if b["outcome"] == "fail")
+    stamp = app.state.logs[failed["uuid"]][-1][0]
+    app.state.record_log(failed["uuid"], [[stamp, f"export CLOUDFLARE_API_TOKEN={leaked}"]])
+    assert materialize(config, "workers_builds", "build_failures").success
+    warehouse = Warehouse(url)
+    stored = TriageLedger(warehouse).log(failed["uuid"])
+    assert stored is not None and stored.text.endswith("export CLOUDFLARE_API_TOKEN=***")
+    for table in ("build_logs", "build_triages"):
+        dumped = json.dumps(warehouse.snapshot(table), default=str)
+        assert leaked not in dumped and EMULATOR_TOKEN not in dumped
+    warehouse.close()
+
+
+def test_a_build_whose_log_is_gone_is_reported_and_fetched_again_next_time(served):
+    config, app, history, url = served
+    assert materialize(config, "workers_builds").success
+    failed = {b["uuid"] for b in history.builds if b["outcome"] == "fail"}
+    app.fail_next(LOGS, 404, times=1)
+
+    first = materialize(config, "build_failures")
+
+    assert first.success
+    meta = metadata_of(first)
+    assert (meta["logs_missing"], meta["triaged"]) == (1, len(failed) - 1)
+    app.clear_requests()
+    second = materialize(config, "build_failures")
+    assert metadata_of(second)["triaged"] == len(failed)
+    assert 1 <= metadata_of(second)["logs_fetched"] <= 2  # the missing log (and its passing one)
+    warehouse = Warehouse(url)
+    assert {t.build_uuid for t in TriageLedger(warehouse).triages()} == failed
+    warehouse.close()
