@@ -176,3 +176,30 @@ def test_a_build_whose_log_is_gone_is_reported_and_fetched_again_next_time(serve
     warehouse = Warehouse(url)
     assert {t.build_uuid for t in TriageLedger(warehouse).triages()} == failed
     warehouse.close()
+
+
+def test_success_rates_with_flaky_agree_with_the_metric_engine_and_without_rise(served):
+    """The asset's rate counting every build is the metric engine's build_success_rate
+    of the same window (computed by another code path); without the rescued failures
+    it rises by exactly what those failures weighed."""
+    config, _, history, url = served
+    run = materialize(config, "workers_builds", "dora_metrics", "pipeline_health")
+    assert run.success
+    meta = metadata_of(materialize(config, "build_failures"))
+    warehouse = Warehouse(url)
+    health = {(r.metric, r.environment): r.value for r in warehouse.pipeline_health()}
+    warehouse.close()
+    compared = 0
+    for env in config.environments:
+        if env.worker is None or ("build_success_rate", env.name) not in health:
+            continue
+        compared += 1
+        assert meta[f"build_success_rate.{env.worker}"] == pytest.approx(
+            health[("build_success_rate", env.name)]
+        )
+        assert (
+            meta[f"build_success_rate_without_flaky.{env.worker}"]
+            >= meta[f"build_success_rate.{env.worker}"]
+        )
+    assert compared == 2  # staging and production
+    assert "| with flaky | without flaky |" in meta["build_success_rate"]

@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -24,7 +24,12 @@ from devops_assets.domain.models import Build
 from devops_assets.sources.cloudflare import CloudflareError
 from devops_assets.store.triage_ledger import StoredLog, TriageLedger, TriageRecord
 from devops_assets.triage import CATEGORIES, triage
-from devops_assets.triage.flaky import attempts_from_builds, flaky_attempts, signature_stats
+from devops_assets.triage.flaky import (
+    attempts_from_builds,
+    flaky_attempts,
+    signature_stats,
+    success_rates,
+)
 from devops_assets.triage.mask import mask
 
 OWNERS = ["team:platform"]
@@ -187,10 +192,18 @@ def build_failures(
     for uuid in gone:
         context.log.warning("build %s is gone from the API (404): its log cannot be read", uuid)
     context.log.info("Triaged %d failed builds; fetched %d logs", len(records), fetched)
-    return dg.MaterializeResult(metadata=_metadata(records, builds, fetched, len(gone)))
+    end = config.as_of or datetime.now(UTC)
+    window = (end - timedelta(days=config.health_window_days), end)
+    return dg.MaterializeResult(metadata=_metadata(records, builds, fetched, len(gone), window))
 
 
-def _metadata(records: list[TriageRecord], builds: list[Build], fetched: int, gone: int) -> dict:
+def _metadata(
+    records: list[TriageRecord],
+    builds: list[Build],
+    fetched: int,
+    gone: int,
+    window: tuple[datetime, datetime] | None = None,
+) -> dict:
     signatures = {r.build_uuid: r.signature for r in records}
     attempts = attempts_from_builds(builds, signatures)
     flaky = {a.build_id for a in flaky_attempts(attempts)}
@@ -209,6 +222,37 @@ def _metadata(records: list[TriageRecord], builds: list[Build], fetched: int, go
     metadata["by_category"] = dg.MetadataValue.md(_categories_md(counts))
     metadata["signature_table"] = dg.MetadataValue.md(_signatures_md(stats, records))
     metadata["failures"] = dg.MetadataValue.md(_failures_md(records, flaky))
+    if window is not None:
+        metadata.update(_success_rates(attempts, window))
+    return metadata
+
+
+def _success_rates(attempts, window: tuple[datetime, datetime]) -> dict:
+    """Each worker's build success rate over the health window, with and without the
+    failures a retry of the same commit rescued (docs/triage-flaky.md)."""
+    since, until = window
+    rows = [
+        f"Build success rate, {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC",
+        "",
+        "| worker | builds | failures | flaky | with flaky | without flaky |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    metadata: dict = {}
+    for worker in sorted({a.pipeline for a in attempts}):
+        mine = [a for a in attempts if a.pipeline == worker]
+        rates = success_rates(mine, since, until)
+        if rates.with_flaky is None:
+            continue
+        without = rates.without_flaky
+        metadata[f"build_success_rate.{worker}"] = rates.with_flaky
+        if without is not None:
+            metadata[f"build_success_rate_without_flaky.{worker}"] = without
+        rows.append(
+            f"| {worker} | {rates.successes + rates.failures} | {rates.failures} "
+            f"| {rates.flaky_failures} | {rates.with_flaky:.1%} "
+            f"| {'—' if without is None else f'{without:.1%}'} |"
+        )
+    metadata["build_success_rate"] = dg.MetadataValue.md("\n".join(rows))
     return metadata
 
 
