@@ -155,9 +155,32 @@ def run_demo(args) -> int:
     print(render_table(rows))
     print(f"\nDORA metrics of production over the same window (tiers: DORA {config.metrics.tiers})")
     print(render_dora(Warehouse(config.warehouse_url).metric_values(), "production", start, end))
+    _print_build_failures(config)
     database = os.environ["DAGSTER_PG_DB"]
     print(f"\nrun {result.run_id} stored in PostgreSQL ({database}); `make dev` shows it")
     return 0
+
+
+def _print_build_failures(config: PlatformConfig) -> None:
+    """The failed builds the build_failures asset triaged, newest three shown."""
+    from collections import Counter
+
+    from devops_assets.store.triage_ledger import TriageLedger
+    from devops_assets.store.warehouse import Warehouse
+
+    warehouse = Warehouse(config.warehouse_url)
+    triages = TriageLedger(warehouse).triages()
+    warehouse.close()
+    if not triages:
+        return
+    counts = Counter(t.category for t in triages)
+    kinds = ", ".join(f"{c} {n}" for c, n in counts.most_common())
+    print(f"\nFailed builds triaged (asset build_failures): {len(triages)} — {kinds}")
+    for t in triages[-3:]:
+        print(
+            f"  {t.created_on:%Y-%m-%d} {t.worker} {t.build_uuid[:8]}: {t.summary} "
+            f"(log lines {t.evidence_start}-{t.evidence_end})"
+        )
 
 
 def _failure_figures(config: PlatformConfig) -> dict[str, str]:
