@@ -176,12 +176,22 @@ def render(results: Iterable[SetResult]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks triage", description=__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"the shared folder or its data folder (default {DEFAULT_DATA})",
+    )
     parser.add_argument("--misses", action="store_true", help="list the logs the triage missed")
     args = parser.parse_args(argv)
-    root = args.data / "ci-failure-logs"
-    if not root.is_dir():
-        print(f"benchmarks: no labelled logs at {root}", file=sys.stderr)
+    candidates = [args.data / "ci-failure-logs", args.data / "data" / "ci-failure-logs"]
+    root = next((c for c in candidates if c.is_dir()), None)
+    if root is None:
+        print(
+            f"benchmarks: no labelled logs at {candidates[0]}; point --data at the shared "
+            "folder (make bench BENCH_ARGS=\"triage --data /path/to/shared\")",
+            file=sys.stderr,
+        )
         return 2
     results = [logchunks(root / "logchunks"), cidiff(root / "cidiff-breakages")]
     print(render(results))

@@ -108,3 +108,36 @@ def test_eslint_and_biome_format_styles():
 def test_empty_log():
     result = triage("")
     assert (result.category, result.evidence_start, result.evidence) == ("unknown", 0, ())
+
+
+def test_a_chain_of_commands_names_no_category_when_the_log_says_nothing():
+    from devops_assets.triage import triage
+
+    text = "\n".join(
+        [
+            "Initializing build environment...",
+            "Success: Finished cloning repository files",
+            "Installing project dependencies: bun install --frozen-lockfile",
+            "Executing user build command: bun run lint && bun run format && bun run check",
+            "Build fail",
+        ]
+    )
+    found = triage(text)
+    assert (found.category, found.certain) == ("unknown", False)
+
+
+def test_a_smoke_test_run_by_the_build_command_fails_the_build_step():
+    from devops_assets.triage import triage
+
+    text = "\n".join(
+        [
+            "Installing project dependencies: bun install --frozen-lockfile",
+            "Executing user build command: bun run build && node scripts/smoke.mjs",
+            "smoke: wrangler dev ready on http://127.0.0.1:8787",
+            "smoke: GET /health answered 500, expected 200",
+            "smoke: 1 of 4 checks failed",
+            "Failed: error occurred while running build command",
+        ]
+    )
+    found = triage(text)
+    assert (found.category, found.step) == ("smoke_test", "build")

@@ -245,7 +245,10 @@ def run_demo_push(args) -> int:
     serves = {config.environment("production").worker: "error"} if args.breaks_production else "ok"
     outcome = None if args.build == "running" else args.build
     wrangler = scenario.wrangler_at(Path(config.repository), sha)
-    builds = app.push(branch, sha, message, outcome=outcome, serves=serves, wrangler=wrangler)
+    failure = "typescript" if args.build == "fail" else None  # a red build's realistic log
+    builds = app.push(
+        branch, sha, message, outcome=outcome, serves=serves, wrangler=wrangler, failure=failure
+    )
     print(f"pushed {sha} to {branch}; {len(builds)} build(s) {args.build}")
     return 0
 

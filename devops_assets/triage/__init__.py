@@ -101,7 +101,7 @@ def _step(cleaned: list[str], span: Span, category: str, steps: Sequence[str]) -
     latest = max(marks)[1] if marks else None
     if latest in gate.values():
         return latest
-    if category in STEP_OF_CATEGORY and (latest is None or category in ("deploy", "smoke_test")):
+    if category in STEP_OF_CATEGORY and (latest is None or category == "deploy"):
         return STEP_OF_CATEGORY[category]
     return latest or STEP_OF_CATEGORY.get(category, "unknown")
 

@@ -1,4 +1,4 @@
-"""``devops-assets triage LOG [--pass PASSING_LOG] --format json|table``.
+"""devops-assets triage LOG [--pass PASSING_LOG] [--format json|table]
 
 LOG is a plain or gzipped text log, or a Workers Builds logs JSON response (one page or
 a list of pages). The JSON output has exactly the keys category, step, evidence_start,
@@ -29,7 +29,12 @@ def add_parser(subparsers) -> None:
         metavar="PASSING_LOG",
         help="a passing build's log of the same branch: lines it shares are not the cause",
     )
-    parser.add_argument("--format", choices=("json", "table"), default="table")
+    parser.add_argument(
+        "--format",
+        choices=("json", "table"),
+        default="table",
+        help="json: the keys above; table (default): the same for a person to read",
+    )
     parser.add_argument(
         "--step",
         dest="steps",

@@ -310,9 +310,12 @@ def categorise(evidence: list[str], command: str = "") -> tuple[str, bool]:
     for rule in CATEGORY_RULES:
         if rule.pattern.search(text):
             return rule.category, True
-    for rule in COMMAND_RULES:
-        if rule.pattern.search(command):
-            return rule.category, False
+    # A chain of steps (``bun run lint && bun run format && …``) does not say which
+    # of them failed: only a single command names the kind.
+    if not re.search(r"&&|\|\||;", command):
+        for rule in COMMAND_RULES:
+            if rule.pattern.search(command):
+                return rule.category, False
     return "unknown", False
 
 
