@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if root is None:
         print(
             f"benchmarks: no labelled logs at {candidates[0]}; point --data at the shared "
-            "folder (make bench BENCH_ARGS=\"triage --data /path/to/shared\")",
+            'folder (make bench BENCH_ARGS="triage --data /path/to/shared")',
             file=sys.stderr,
         )
         return 2

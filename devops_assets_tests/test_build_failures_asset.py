@@ -16,6 +16,7 @@ from devops_assets.defs import build_definitions
 from devops_assets.emulator import EMULATOR_TOKEN, load_app, seed_workspace
 from devops_assets.emulator.buildlogs import FAILURES, FLAKY
 from devops_assets.emulator.server import running_server
+from devops_assets.sources.cloudflare import MAX_LOG_PAGES
 from devops_assets.store import Warehouse
 from devops_assets.store.triage_ledger import TriageLedger
 from devops_assets.triage import CATEGORIES
@@ -203,3 +204,52 @@ def test_success_rates_with_flaky_agree_with_the_metric_engine_and_without_rise(
         )
     assert compared == 2  # staging and production
     assert "| with flaky | without flaky |" in meta["build_success_rate"]
+
+
+@pytest.mark.parametrize(("status", "asks"), [(500, 4), (403, 1)])
+def test_an_unreadable_log_is_reported_and_the_others_are_still_triaged(served, status, asks):
+    config, app, history, url = served
+    assert materialize(config, "workers_builds").success
+    failed = {b["uuid"] for b in history.builds if b["outcome"] == "fail"}
+    app.fail_next(LOGS, status, times=asks)  # a 500 is tried 4 times, a 403 once
+
+    first = materialize(config, "build_failures")
+
+    assert first.success
+    meta = metadata_of(first)
+    assert meta["logs_unreadable"] == 1
+    assert meta["triaged"] == len(failed) - 1
+    assert meta["failed_builds"] == len(failed)
+    warehouse = Warehouse(url)
+    ledger = TriageLedger(warehouse)
+    [unread] = failed - {t.build_uuid for t in ledger.triages()}
+    assert ledger.log(unread) is None  # nothing half-read is stored
+    app._failures.clear()
+    second = materialize(config, "build_failures")
+    assert metadata_of(second)["logs_unreadable"] == 0
+    assert {t.build_uuid for t in ledger.triages()} == failed
+    warehouse.close()
+
+
+def test_a_log_paging_forever_with_fresh_cursors_is_refused_alone(served):
+    config, app, history, url = served
+    assert materialize(config, "workers_builds").success
+    failed = {b["uuid"] for b in history.builds if b["outcome"] == "fail"}
+    endless = sorted(failed)[0]
+    for i in range(700):
+        page = {"lines": [[1733356800000, "still going"]], "truncated": True, "cursor": f"c{i}"}
+        body = {"success": True, "errors": [], "result": page}
+        app.fail_next(rf"/builds/builds/{endless}/logs$", 200, body=body)
+    app.clear_requests()
+
+    result = materialize(config, "build_failures")
+
+    assert result.success
+    # stopped at the page limit, not after every page offered
+    assert app.count(rf"/builds/builds/{endless}/logs$") == MAX_LOG_PAGES
+    assert metadata_of(result)["logs_unreadable"] == 1
+    warehouse = Warehouse(url)
+    ledger = TriageLedger(warehouse)
+    assert all("still going" not in ledger.log(u).text for u in ledger.logged_builds())
+    assert {t.build_uuid for t in ledger.triages()} == failed - {endless}
+    warehouse.close()

@@ -248,3 +248,19 @@ def test_the_token_quoted_late_in_a_long_api_message_is_hidden_whole(client, sec
     assert runs_of(SECRET, shown) == []
     assert " token *** refused " in str(failed.value)
     assert "characters)" in str(failed.value)  # still cut, after hiding
+
+
+def test_a_build_log_offering_fresh_cursors_forever_stops_at_max_pages(secured_app, secured_url):
+    client = CloudflareClient(
+        secured_app.state.account_id, SECRET, secured_url, sleep=no_wait, max_pages=5
+    )
+    logs = r"/builds/builds/b-endless/logs$"
+    for i in range(50):
+        page = {"lines": [[1733356800000, "still going"]], "truncated": True, "cursor": f"c{i}"}
+        secured_app.fail_next(logs, 200, body={"success": True, "errors": [], "result": page})
+    secured_app.clear_requests()
+
+    with pytest.raises(CloudflareError, match="after 5 pages.*max_pages"):
+        client.build_log("b-endless")
+
+    assert secured_app.count(logs) == 5

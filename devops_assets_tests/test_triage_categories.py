@@ -141,3 +141,53 @@ def test_a_smoke_test_run_by_the_build_command_fails_the_build_step():
     )
     found = triage(text)
     assert (found.category, found.step) == ("smoke_test", "build")
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [
+            "$ npm test",
+            "PASS src/a.test.ts",
+            "Tests: 0 failed, 12 passed, 12 total",
+            "Segmentation fault (core dumped)",
+            "npm ERR! code ELIFECYCLE",
+        ],
+        [
+            "$ npm test",
+            "  12 passing (2s)",
+            "  0 failing",
+            "Segmentation fault (core dumped)",
+            "npm ERR! code ELIFECYCLE",
+        ],
+        [
+            "$ npx vitest run",
+            " Test Files  0 failed | 4 passed (4)",
+            "      Tests  0 failed | 12 passed (12)",
+            "Killed",
+            "Error: Process completed with exit code 137.",
+        ],
+    ],
+)
+def test_a_test_summary_with_no_failure_is_not_a_certain_test_failure(lines):
+    found = triage("\n".join(lines) + "\n")
+    assert not (found.certain and found.category == "unit_test")
+    assert not found.certain
+    assert not found.summary.startswith("unit_test in step")
+
+
+@pytest.mark.parametrize(
+    ("failed", "passed"),
+    [
+        ("Tests: 1 failed, 11 passed, 12 total", "Tests: 0 failed, 12 passed, 12 total"),
+        ("  10 failing", "  0 failing"),
+        (" Test Files  2 failed | 4 passed (6)", " Test Files  0 failed | 6 passed (6)"),
+    ],
+)
+def test_only_a_count_of_one_or_more_makes_a_test_summary_decisive(failed, passed):
+    from devops_assets.triage.rules import categorise, decisive_tier
+
+    assert decisive_tier(failed) in (1, 3)
+    assert categorise([failed]) == ("unit_test", True)
+    assert decisive_tier(passed) not in (1, 3)
+    assert categorise([passed])[0] != "unit_test"

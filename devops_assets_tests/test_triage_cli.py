@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import zlib
 
 import pytest
 
 from devops_assets.cli import main
 from devops_assets.triage import read_log
+from devops_assets.triage.logs import MAX_TEXT_BYTES
 from devops_assets_tests.triage_logs import CASES
 
 KEYS = {"category", "step", "evidence_start", "evidence_end", "evidence", "summary", "signature"}
@@ -113,3 +116,81 @@ def test_text_that_merely_starts_like_json_stays_text(tmp_path):
         "[INFO] Scanning for projects...",
         "[ERROR] COMPILATION ERROR :",
     ]
+
+
+def refusal(capsys, path) -> str:
+    """The CLI's error for ``path``: exit 2, no traceback, a message starting with the path."""
+    assert main(["triage", str(path), "--format", "json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"devops-assets triage: {path}: ")
+    assert "Traceback" not in captured.err
+    return captured.err
+
+
+def page(lines, **result) -> dict:
+    return {"success": True, "errors": [], "result": {"lines": lines, **result}}
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"", "the log is empty"),
+        (b"\n  \n", "the log is empty"),
+        (json.dumps(page([])).encode(), "the log is empty"),
+        (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xffnot deflate at all", "gzip"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"foo": 1}', "result.lines"),
+        (b'{"result": null}', "result.lines"),
+        (b"[1, 2, 3]", "JSON object"),
+        (b"[]", "empty list of pages"),
+        (b'{"result": {"lines": [[1, null]]}}', "[timestamp, text]"),
+        (b'{"result": {"lines": [[1]]}}', "[timestamp, text]"),
+        (
+            json.dumps({**page([[1, "x"]]), "success": False, "errors": [{"message": "no"}]}),
+            "the API answered with an error, not a log: no",
+        ),
+        (json.dumps(page([[1, "a"]], truncated=True, cursor="c")).encode(), "truncated: true"),
+        (bytes(range(256)) * 64, "binary content"),
+        (b"Error: x\n" + b"\x00" * 500, "binary content"),
+    ],
+)
+def test_a_log_that_is_not_one_is_refused_naming_the_file(tmp_path, capsys, content, said):
+    path = tmp_path / "odd.log"
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    assert said in refusal(capsys, path)
+
+
+def test_a_few_bytes_that_are_not_utf8_are_still_a_log(tmp_path):
+    path = tmp_path / "latin1.log"
+    path.write_bytes(b"Error: caf\xe9 \xff\xfe failed\nnpm ERR! code ELIFECYCLE\n")
+    assert read_log(path).lines[1] == "npm ERR! code ELIFECYCLE"
+
+
+def test_the_python_api_reads_an_empty_log_as_empty_text(tmp_path):
+    path = tmp_path / "empty.log"
+    path.write_bytes(b"")
+    assert read_log(path).text == ""
+
+
+def test_a_gzip_bomb_is_refused_without_unpacking_it_whole(tmp_path, capsys):
+    path = tmp_path / "bomb.log.gz"
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b"A" * (1 << 20)
+    path.write_bytes(b"".join(packer.compress(chunk) for _ in range(300)) + packer.flush())
+    assert "more than 200 MB" in refusal(capsys, path)
+
+
+def test_a_plain_log_over_the_limit_is_refused(tmp_path, capsys):
+    path = tmp_path / "huge.log"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_TEXT_BYTES + 1)  # sparse: no disk used
+    assert "larger than 200 MB" in refusal(capsys, path)
+
+
+def test_a_fifo_or_a_device_is_refused_before_it_is_read(tmp_path, capsys):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: opening it to read would block forever
+    assert "not a regular file" in refusal(capsys, fifo)
+    assert "not a regular file" in refusal(capsys, "/dev/zero")
+    assert "not a regular file" in refusal(capsys, tmp_path)

@@ -8,7 +8,11 @@ import time
 import pytest
 
 from devops_assets.triage import normalise, triage
-from devops_assets.triage.mask import mask
+from devops_assets.triage.mask import mask, mask_lines
+from devops_assets_tests import test_build_failures_asset
+
+# The demo served by the emulator on 127.0.0.1, as the asset's own tests use it.
+served = test_build_failures_asset.served
 
 SECRETS = [
     (
@@ -178,3 +182,222 @@ def test_diff_uses_new_lines_when_no_line_looks_like_an_error():
     assert "worker answered 503 to /users after the schema change" in compared.evidence
     assert "worker answered 503" in compared.summary
     assert not compared.certain
+
+
+# --- breaker findings (issue 5, round 6) ------------------------------------------------
+
+# Made-up values in the shapes of real credentials.
+CF_TOKEN = "Qw3rTy9uIo0pAs1dFg2hJk4lZx5cVb6nM7_-Qa8W"  # 40 characters, like a Cloudflare token
+PEM_BODY = [
+    "MIIEowIBAAKCAQEAz8Xk1mQ4vR7tY2uW9pL3nB6cH0jD5fG8aS1dZ4xC7vE2rT9y",
+    "Ue6iO3pA0sD8fG1hJ4kL7zX2cV5bN9mQ3wE6rT0yU4iO8pA2sD5fG7hJ1kL3zX6c",
+]
+
+
+def test_a_private_key_block_is_masked_from_begin_to_end():
+    lines = [
+        "Error: could not parse the signing key",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        *PEM_BODY,
+        "-----END RSA PRIVATE KEY----- (ignored)",
+        "npm ERR! code ELIFECYCLE",
+    ]
+    masked = mask_lines(lines)
+    assert len(masked) == len(lines)
+    assert masked[0] == lines[0] and masked[-1] == lines[-1]
+    assert masked[1:4] == ["***", "***", "***"]
+    assert masked[4] == "*** (ignored)"
+    # One line carrying the whole block (a JSON value with \n escaped) is masked too.
+    assert (
+        mask(
+            '{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQ\\n-----END PRIVATE KEY-----\\n"}'
+        ).count("MIIEvQ")
+        == 0
+    )
+
+
+def test_a_key_body_is_masked_when_the_begin_line_came_before():
+    # ``before`` says the first line is inside a block opened earlier in the log.
+    assert mask_lines(PEM_BODY[1:], before=["x", "-----BEGIN PRIVATE KEY-----", PEM_BODY[0]]) == [
+        "***"
+    ]
+    assert mask_lines(
+        ["plain line"], before=["-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----"]
+    ) == ["plain line"]
+    # A text with newlines inside one entry keeps its line count.
+    text = "\n".join(
+        ["-----BEGIN EC PRIVATE KEY-----", *PEM_BODY, "-----END EC PRIVATE KEY-----", "ok"]
+    )
+    assert mask(text) == "***\n***\n***\n***\nok"
+
+
+def test_a_private_key_in_the_evidence_is_masked_on_every_line():
+    log = "\n".join(
+        [
+            "Executing user build command: npm run build",
+            "> app@1.0.0 build",
+            "-----BEGIN PRIVATE KEY-----",
+            *PEM_BODY,
+            "-----END PRIVATE KEY-----",
+            "✘ [ERROR] Could not load the signing key for the upload",
+            "Failed: error occurred while running build command",
+        ]
+    )
+    result = triage(log)
+    shown = "\n".join(result.evidence) + result.summary
+    assert result.evidence and not any(part[:12] in shown for part in PEM_BODY)
+
+
+def test_evidence_starting_inside_a_key_block_is_masked():
+    # Nothing decisive: the evidence is the step's last ten lines, which start in the
+    # middle of a key whose BEGIN line lies before them.
+    body = [f"{n:02d}" + PEM_BODY[n % 2][2:] for n in range(20)]
+    log = "\n".join(
+        ["$ node scripts/sign.js", "-----BEGIN PRIVATE KEY-----", *body, "npm ERR! code ELIFECYCLE"]
+    )
+    result = triage(log)
+    assert result.evidence_start > 2  # the BEGIN line is not shown
+    assert set(result.evidence[:-1]) == {"***"}
+    # A key with no END line (a cut log) ends at the first line that is no key material.
+    assert result.evidence[-1] == "npm ERR! code ELIFECYCLE"
+    assert mask_lines(["-----BEGIN PRIVATE KEY-----", PEM_BODY[0], "Error: boom", "next"]) == [
+        "***",
+        "***",
+        "Error: boom",
+        "next",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        # a Cloudflare API token on its own, no key word on the line
+        (f"✘ [ERROR] 403 Forbidden for {CF_TOKEN} [code: 10000]", CF_TOKEN),
+        (f"  used {CF_TOKEN}x for the request", CF_TOKEN),
+        # colour codes inside the value or the key word
+        (f"Error: Authorization: Bearer \x1b[1m{CF_TOKEN[:20]}\x1b[0m", CF_TOKEN[:20]),
+        ("\x1b[31mError: Authorization: Bearer \x1b[2mzXq9kLm2Nb7VcX1z\x1b[0m", "zXq9kLm2Nb7VcX1z"),
+        ("Error: \x1b[1mDEPLOY_TOKEN\x1b[0m=abc123def456ghi", "abc123def456ghi"),
+        # logins and clients
+        ("Error: docker login -u bot -p Tr0ub4dor-and-3 registry.example.com", "Tr0ub4dor"),
+        ("$ echo x | docker login --password=Tr0ub4dor3x ghcr.io", "Tr0ub4dor3x"),
+        ("Error: curl -u admin:Sup3rS3cret https://api.example.com failed", "Sup3rS3cret"),
+        ("curl --user 'deploy:pa55word' https://api.example.com", "pa55word"),
+        # Stripe keys
+        ("Error: sk_live_51HabcdefGHIJKLmnopQRSTuvwxYZ0123456789", "sk_live_51H"),
+        ("Stripe: invalid key rk_test_4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc"),
+    ],
+)
+def test_more_secret_shapes_are_masked(line, secret):
+    masked = mask(line)
+    assert secret not in masked
+    assert "***" in masked
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # hex shas (git, integrity, Docker digests) are not tokens
+        "HEAD is now at 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b fix: build",
+        "sha256:9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08",
+        # a long word without digits, an all-lower run, a port flag, a uid
+        "Error: Cannot_find_module_SomethingVeryLongWithoutAnyDigitsInIt_at_all",
+        "docker run -p 8080:80 -u 1000:1000 app",
+        "\x1b[32m✓\x1b[0m 12 tests passed",
+    ],
+)
+def test_shas_and_ordinary_lines_survive_the_new_patterns(line):
+    assert mask(line) == line
+
+
+def test_normalise_dates_runner_temp_paths_and_pids():
+    assert normalise("certificate expired on 2026-12-04") == "certificate expired on <date>"
+    assert normalise("ENOENT /home/runner/work/_temp/3f2a1b0c-aaaa/out.js") == (
+        "ENOENT /home/runner/work/<tmp>"
+    )
+    assert normalise(r"ENOENT D:\a\_temp\9e8d7c6b\out.js") == r"ENOENT D:\a\<tmp>"
+    assert normalise("(node:98765) Warning: x") == normalise("(node:1234) Warning: x")
+    assert normalise("(node:98765) Warning: x") == "(node:<pid>) Warning: x"
+    assert normalise("[9:05:01 AM] failed") == normalise("[10:15:44 PM] failed")
+
+
+def _one_failure(line: str) -> str:
+    return "\n".join(["$ npm run build", line, "npm ERR! code ELIFECYCLE", ""])
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("(node:1234) Error: read ECONNRESET", "(node:98765) Error: read ECONNRESET"),
+        (
+            "Error: request failed Authorization: Bearer abcdefghijkl123456",
+            "Error: request failed Authorization: Bearer zyxwvutsrq987654",
+        ),
+        (
+            "Error: ENOENT /home/runner/work/_temp/3f2a1b0c-aaaa/out.js",
+            "Error: ENOENT /home/runner/work/_temp/9e8d7c6b-bbbb/out.js",
+        ),
+        ("Error: certificate expired on 2026-12-04", "Error: certificate expired on 2026-12-05"),
+    ],
+)
+def test_the_signature_ignores_pids_rotating_secrets_runner_temp_and_dates(first, second):
+    a, b = triage(_one_failure(first)), triage(_one_failure(second))
+    assert a.signature == b.signature
+
+
+def test_the_signature_hashes_the_masked_evidence():
+    from devops_assets.triage.signature import signature
+
+    result = triage(_one_failure(f"Error: deploy refused for {CF_TOKEN}"))
+    assert CF_TOKEN not in "\n".join(result.evidence)
+    assert result.signature == signature(result.category, result.evidence)
+
+
+def test_the_build_failures_asset_stores_and_shows_no_key_body_token_or_coloured_secret(served):
+    """Over loopback HTTP against the emulator: the stored log, the triage row, the
+    metadata and the notice hold no line of a private key, no bare Cloudflare token and
+    no bearer token split by colour codes."""
+    import json
+
+    from devops_assets.defs.ingest.build_failures import notice_text
+    from devops_assets.store import Warehouse
+    from devops_assets.store.triage_ledger import TriageLedger
+
+    config, app, history, url = served
+    build = max(
+        (b for b in history.builds if b["outcome"] == "fail"), key=lambda b: b["created_on"]
+    )
+    stamp = app.state.logs[build["uuid"]][0][0]
+    lines = [
+        "Executing user build command: npm run build",
+        "> app@1.0.0 build",
+        "✘ [ERROR] Could not load the signing key for the upload",
+        "-----BEGIN PRIVATE KEY-----",
+        *PEM_BODY,
+        "-----END PRIVATE KEY-----",
+        f"  used {CF_TOKEN} for the request",
+        "\x1b[31mError: Authorization: Bearer \x1b[1mcolouredSecret123\x1b[0m",
+        "Failed: error occurred while running build command",
+    ]
+    app.state.logs[build["uuid"]] = []
+    app.state.record_log(build["uuid"], [[stamp, line] for line in lines])
+    result = test_build_failures_asset.materialize(config, "workers_builds", "build_failures")
+    assert result.success
+    warehouse = Warehouse(url)
+    record = TriageLedger(warehouse).triage(build["uuid"])
+    stored = TriageLedger(warehouse).log(build["uuid"])
+    assert stored.line_count == len(lines) == len(stored.text.split("\n"))
+    assert record.category != "unknown"
+    places = {
+        "build_logs": json.dumps(warehouse.snapshot("build_logs"), default=str, ensure_ascii=False),
+        "build_triages": json.dumps(
+            warehouse.snapshot("build_triages"), default=str, ensure_ascii=False
+        ),
+        "metadata": json.dumps(
+            test_build_failures_asset.metadata_of(result), default=str, ensure_ascii=False
+        ),
+        "notice": notice_text(record),
+    }
+    needles = [PEM_BODY[0][:16], PEM_BODY[1][:16], CF_TOKEN, "colouredSecret123"]
+    leaks = {where: [n for n in needles if n in text] for where, text in places.items()}
+    assert not any(leaks.values()), leaks

@@ -80,6 +80,7 @@ EMULATOR_URL = "http://emulator.invalid/client/v4"  # never resolved: the transp
 VERSION_BATCH = 20
 VERSIONS_PER_PAGE = 100
 MAX_PAGES = 10_000  # 500,000 builds at 50 a page: far beyond any real worker
+MAX_LOG_PAGES = 500  # pages of one build's log; past this the log is refused, not followed
 
 
 @hide_token_in_errors
@@ -177,9 +178,12 @@ class CloudflareClient:
         return read_build(endpoint, get_field(endpoint, body, "result", dict), "result", worker)
 
     def build_log(self, build_uuid: str) -> list[tuple[int, str]]:
-        """Every ``(epoch_ms, text)`` line of a build, following the cursor."""
+        """Every ``(epoch_ms, text)`` line of a build, following the cursor.
+
+        A cursor seen before, or more than ``max_pages`` (at most ``MAX_LOG_PAGES``)
+        pages, is refused rather than followed forever."""
         lines: list[tuple[int, str]] = []
-        cursor, seen = None, set()
+        cursor, seen, guard = None, set(), PageGuard(min(self.max_pages, MAX_LOG_PAGES))
         while True:
             params = {"cursor": cursor} if cursor else None
             endpoint, body = self._http.request("GET", BUILD_LOGS, params, build_uuid=build_uuid)
@@ -192,6 +196,12 @@ class CloudflareClient:
             if not isinstance(cursor, str) or cursor in seen:
                 raise MalformedResponse(endpoint, "result.cursor", "a new cursor", cursor)
             seen.add(cursor)
+            if len(seen) >= guard.max_pages:
+                raise CloudflareError(
+                    f"{endpoint}: more log pages announced after {guard.max_pages} pages; "
+                    "stopped paging (the limit is CloudflareClient's max_pages)",
+                    endpoint=endpoint,
+                )
 
     def builds_for_versions(self, version_ids: list[str], *, worker: str = "") -> dict[str, Build]:
         """Version id → the build that uploaded it, asked 20 ids at a time.

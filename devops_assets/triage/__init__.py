@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from devops_assets.triage.evidence import MAX_LINES, Span, choose_span
 from devops_assets.triage.logs import LogError, LogText, read_log, split_lines
-from devops_assets.triage.mask import mask
+from devops_assets.triage.mask import mask_lines
 from devops_assets.triage.normalise import clean, normalise
 from devops_assets.triage.rules import CATEGORIES, STEP_OF_CATEGORY, categorise
 from devops_assets.triage.signature import signature
@@ -118,7 +118,7 @@ def triage(text: str, *, passing: str | None = None, steps: Sequence[str] = ()) 
     # Certain only when a rule read the category off a line that states an error outright.
     certain = certain and span.decisive is not None and span.tier == 1
     step = _step(cleaned_all, span, category, steps)
-    evidence = tuple(mask(line) for line in shown)
+    evidence = tuple(mask_lines(shown, before=cleaned_all[: span.start]))
     head_index = (span.decisive if span.decisive is not None else span.end) - span.start
     head = evidence[head_index].strip() if evidence else ""
     head = head[:157] + "..." if len(head) > 160 else head
@@ -135,6 +135,6 @@ def triage(text: str, *, passing: str | None = None, steps: Sequence[str] = ()) 
         evidence_end=span.end + 1,
         evidence=evidence,
         summary=summary,
-        signature=signature(category, shown),
+        signature=signature(category, evidence),
         certain=certain,
     )

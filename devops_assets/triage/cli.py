@@ -1,8 +1,10 @@
 """devops-assets triage LOG [--pass PASSING_LOG] [--format json|table]
 
 LOG is a plain or gzipped text log, or a Workers Builds logs JSON response (one page or
-a list of pages). The JSON output has exactly the keys category, step, evidence_start,
-evidence_end, evidence, summary, signature; line numbers are 1-based and count "\\n" only.
+a list of pages). An empty, binary, oversized (over 200 MB of text) or malformed log
+is refused with exit status 2 and a message that starts with its path. The JSON output
+has exactly the keys category, step, evidence_start, evidence_end, evidence, summary,
+signature; line numbers are 1-based and count "\\n" only.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         passing = read_log(args.passing).text if args.passing else None
     except LogError as exc:
         print(f"devops-assets triage: {exc}", file=sys.stderr)
+        return 2
+    if not failed.text.strip():
+        print(f"devops-assets triage: {args.log}: the log is empty", file=sys.stderr)
         return 2
     result = triage(failed.text, passing=passing, steps=args.steps)
     if args.format == "json":

@@ -26,6 +26,9 @@ from devops_assets.triage.normalise import clean, normalise
 from devops_assets.triage.rules import NOISE, TERMINAL, decisive_tier
 
 MAX_LINES = 15
+# Lines before a step's end searched for the decisive line: bounds the work on a huge
+# log (a real failure is printed well within this of where its step fails).
+SCAN_WINDOW = 20_000
 COMMAND = re.compile(
     r"^\s*\$\s+\S|^\s*> \S+@\S+ \S+|^\s*> Task :\S+|^\s*> (?:npm|yarn|pnpm|bunx?|node|npx|tsc|"
     r"vitest|jest|mocha|karma|eslint|biome|prettier|wrangler|playwright|gulp|grunt|webpack|vite|"
@@ -61,7 +64,7 @@ def _first_decisive(
 ) -> tuple[int | None, int]:
     strong: int | None = None
     weak: int | None = None
-    for i in range(lo, hi):
+    for i in range(max(lo, hi - SCAN_WINDOW), hi):
         if new is not None and not new[i]:
             continue
         tier = decisive_tier(cleaned[i])

@@ -7,7 +7,11 @@ inside its line, so the numbers agree with ``text.split("\\n")``.
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import os
+import stat
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,60 +43,120 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+MAX_TEXT_BYTES = 200 * 1024 * 1024  # a log (after gunzip) longer than this is refused
+_CHUNK = 1024 * 1024
+
+
 def _decode(raw: bytes) -> str:
     # Never open in text mode: universal newlines would turn every "\r" into a break.
-    return raw.decode("utf-8", errors="replace")
+    text = raw.decode("utf-8", errors="replace")
+    # Binary, not a log: many NULs, or many bytes that are not UTF-8.
+    if raw.count(0) * 100 > len(raw) or (
+        (text.count("\ufffd") - raw.count("\ufffd".encode())) * 4 > len(text)
+    ):
+        raise LogError("binary content (NUL bytes or bytes that are not UTF-8), not a text log")
+    return text
 
 
-def _page_lines(page: object) -> Iterable[str]:
+def _entry_text(entry: object) -> str:
+    if isinstance(entry, list | tuple) and len(entry) == 2 and isinstance(entry[1], str):
+        return entry[1]
+    raise LogError("each log line must be [timestamp, text] with text a string")
+
+
+def _page_lines(page: object, last: bool) -> Iterable[str]:
     if not isinstance(page, dict):
         raise LogError("a Workers Builds logs page must be a JSON object")
+    if page.get("success") is False:
+        errors = page.get("errors")
+        said = "; ".join(
+            str(e.get("message", e)) if isinstance(e, dict) else str(e)
+            for e in (errors if isinstance(errors, list) else [errors])
+        )
+        raise LogError(f"the API answered with an error, not a log: {said or 'no message'}")
     result = page.get("result", page)
     if not isinstance(result, dict) or not isinstance(result.get("lines"), list):
-        raise LogError("a Workers Builds logs page needs result.lines")
-    for entry in result["lines"]:
-        if isinstance(entry, list | tuple) and len(entry) >= 2:
-            yield str(entry[1])
-        elif isinstance(entry, str):
-            yield entry
-        else:
-            raise LogError("each log line must be [timestamp, text]")
+        raise LogError("not a Workers Builds logs response: it needs result.lines, a list")
+    if last and result.get("truncated") is True:
+        raise LogError(
+            "the last page says truncated: true; fetch the remaining pages (by cursor) too"
+        )
+    return [_entry_text(entry) for entry in result["lines"]]
 
 
 def text_from_json(document: object) -> str:
     """A Workers Builds logs response (one page or a list of pages) → the log text."""
     pages = document if isinstance(document, list) else [document]
-    return "\n".join(line for page in pages for line in _page_lines(page))
+    if not pages:
+        raise LogError("not a Workers Builds logs response: an empty list of pages")
+    last = len(pages) - 1
+    return "\n".join(line for i, page in enumerate(pages) for line in _page_lines(page, i == last))
+
+
+def _gunzip(raw: bytes) -> bytes:
+    """``raw`` gunzipped as a stream, refused once it passes ``MAX_TEXT_BYTES``."""
+    out, size = [], 0
+    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+        while chunk := stream.read(_CHUNK):
+            size += len(chunk)
+            if size > MAX_TEXT_BYTES:
+                raise LogError(f"unpacks to more than {MAX_TEXT_BYTES // 2**20} MB of text")
+            out.append(chunk)
+    return b"".join(out)
 
 
 def parse_log(raw: bytes) -> str:
     """Bytes of a log in any accepted form → its text."""
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = _gunzip(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise LogError("not a readable gzip file") from exc
     stripped = raw.lstrip()
     if stripped[:1] in (b"{", b"["):
+        text = _decode(raw)
         try:
-            document = json.loads(_decode(raw))
+            document = json.loads(text)
+        except RecursionError as exc:
+            raise LogError("JSON nested too deeply to read") from exc
         except ValueError:
-            return _decode(raw)
-        if isinstance(document, dict) and "result" in document or isinstance(document, list):
-            try:
-                return text_from_json(document)
-            except LogError:
-                if isinstance(document, list):
-                    return _decode(raw)
-                raise
+            return text  # text that merely starts like JSON ("[INFO] ...")
+        try:
+            return text_from_json(document)
+        except RecursionError as exc:
+            raise LogError("JSON nested too deeply to read") from exc
     return _decode(raw)
 
 
+def _read_capped(path: Path) -> bytes:
+    """The bytes of ``path``, a regular file of at most ``MAX_TEXT_BYTES``."""
+    with path.open("rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise LogError("not a regular file")
+        raw = handle.read(MAX_TEXT_BYTES + 1)
+    if len(raw) > MAX_TEXT_BYTES:
+        raise LogError(f"larger than {MAX_TEXT_BYTES // 2**20} MB")
+    return raw
+
+
 def read_log(path: str | Path) -> LogText:
-    """Read ``path`` (plain, gzipped, or Workers Builds logs JSON) into a :class:`LogText`."""
+    """Read ``path`` (plain, gzipped, or Workers Builds logs JSON) into a :class:`LogText`.
+
+    Every :class:`LogError` message starts with the path. An empty file gives an
+    empty text (the triage says ``unknown``; the CLI refuses it)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # before open: a FIFO would block
+            raise LogError("not a regular file")
+        if info.st_size > MAX_TEXT_BYTES:
+            raise LogError(f"larger than {MAX_TEXT_BYTES // 2**20} MB")
+        raw = _read_capped(path)
     except OSError as exc:
-        raise LogError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise LogError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except LogError as exc:
+        raise LogError(f"{path}: {exc}") from exc
     try:
         return LogText(parse_log(raw), str(path))
-    except (OSError, EOFError) as exc:
-        raise LogError(f"{path} is not a readable gzip file") from exc
+    except LogError as exc:
+        raise LogError(f"{path}: {exc}") from exc

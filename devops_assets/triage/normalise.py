@@ -18,8 +18,14 @@ _LEADING_STAMP = re.compile(
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"), "<time>"),
-    (re.compile(r"\b\d{1,2}:\d\d:\d\d(?:[.,]\d+)?\b"), "<time>"),
-    (re.compile(r"\b\d\d \d\d \d{4}\b"), "<date>"),
+    (re.compile(r"\b\d{1,2}:\d\d:\d\d(?:[.,]\d+)?(?:\s?[AP]M\b)?"), "<time>"),
+    (re.compile(r"\b\d\d \d\d \d{4}\b|\b\d{4}-\d\d-\d\d\b"), "<date>"),
+    (
+        re.compile(
+            r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]{0,6}\.? \d{1,2},? \d{4}\b"
+        ),
+        "<date>",
+    ),
     (
         re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I),
         "<id>",
@@ -27,7 +33,9 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"(?:/tmp|/var/folders|/private/var|/var/tmp"
-            r"|[A-Za-z]:\\(?:Users\\[^\\]+\\AppData\\Local\\)?Temp)"
+            r"|[A-Za-z]:\\(?:Users\\[^\\]+\\AppData\\Local\\)?Temp"
+            # A GitHub Actions runner's temporary directory: /home/runner/work/_temp, D:\a\_temp.
+            r"|(?<=[/\\])_temp)"
             r"[/\\][^\s'\"),:]*"
         ),
         "<tmp>",
@@ -40,8 +48,9 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     ),
     (re.compile(r"\b\d+(?:\.\d+)?\s?(?:[kKMG]i?B|bytes|B)\b"), "<size>"),
     (re.compile(r"\b\d+(?:\.\d+)?\s?(?:[kKMG]i?B|B)/s\b"), "<rate>"),
-    (re.compile(r"(?<![\w.])\d{5,}(?![\w.])"), "<n>"),
+    # The pid first: ``(node:98765)`` would otherwise become ``(node:<n>)``.
     (re.compile(r"\(node:\d+\)"), "(node:<pid>)"),
+    (re.compile(r"(?<![\w.])\d{5,}(?![\w.])"), "<n>"),
 ]
 _SPACES = re.compile(r"\s+")
 

@@ -85,7 +85,7 @@ DECISIVE: list[tuple[int, re.Pattern[str]]] = [
         # earlier error-shaped line of the same step.
         0,
         _re(
-            r"^\s*\d+ failing\s*$|^\s*Failures:\s*$|^\s*failed \d+ and passed \d+ tests"
+            r"^\s*[1-9]\d* failing\s*$|^\s*Failures:\s*$|^\s*failed [1-9]\d* and passed \d+ tests"
             r"|^\s*Summary of all failing tests\s*$|^\s*=+ FAILURES =+\s*$",
             re.I,
         ),
@@ -95,7 +95,8 @@ DECISIVE: list[tuple[int, re.Pattern[str]]] = [
         _re(
             r"✘ \[ERROR\]|^\s*X \[ERROR\]|^\s*✗ Build failed|^\s*error during build:"
             r"|^\s*▲ \[ERROR\]|^\s*(?:FAIL|FAILED)\s+\S"
-            r"|^\s*\d+ (?:failing|failed)\b|^\s*Tests?:?\s+\d+ failed|Test Files\s+\d+ failed"
+            r"|^\s*[1-9]\d* (?:failing|failed)\b|^\s*Tests?:?\s+[1-9]\d* failed"
+            r"|Test Files\s+[1-9]\d* failed"
             r"|Tests run:.*(?:Failures: [1-9]|Errors: [1-9])|<<< (?:FAILURE|ERROR)!"
             r"|^\s*\[ERROR\] (?!Failed to execute goal)\S|\berror TS\d+:|: error TS\d+"
             r"|^\s*(?:Traceback \(most recent call last\)|Exception in thread)"
@@ -260,8 +261,9 @@ CATEGORY_RULES: list[CategoryRule] = [
     ),
     _rule(
         "unit_test",
-        r"\bvitest\b|\bjest\b|\bmocha\b|\bFAIL\s+\S|\d+ failing\b|Tests?:?\s+\d+ failed|"
-        r"Test Files\s+\d+ failed|AssertionError|AssertionFailedError|expect\(|Expected .* to "
+        r"\bvitest\b|\bjest\b|\bmocha\b|\bFAIL\s+\S|(?<!\d)[1-9]\d* failing\b"
+        r"|Tests?:?\s+[1-9]\d* failed|Test Files\s+[1-9]\d* failed"
+        r"|AssertionError|AssertionFailedError|expect\(|Expected .* to "
         r"|\bassert|Tests run:.*Failures|<<< FAILURE!|\bnot ok \d+|operator: \w+|Failures:|"
         r"\bpytest\b|(?-i:\bFAILED\b)|\bjasmine\b|\bkarma\b|\btest(?:s|ing)? failed|\bspec\b|"
         r"timeout of \d+ms exceeded|Check challenges|^\s*\d+\) ",

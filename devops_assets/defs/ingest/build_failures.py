@@ -30,7 +30,7 @@ from devops_assets.triage.flaky import (
     signature_stats,
     success_rates,
 )
-from devops_assets.triage.mask import mask
+from devops_assets.triage.mask import mask_lines
 
 OWNERS = ["team:platform"]
 SHOWN_FAILURES = 20  # failures written out in full in the metadata, newest first
@@ -50,7 +50,8 @@ def fetch_log(ledger: TriageLedger, client, build: Build, now: datetime) -> Stor
         if exc.status != 404:
             raise
         return None
-    text = "\n".join(mask(line) for _, line in lines)
+    # Masked as a whole: a private key's body lines are masked with its BEGIN line.
+    text = "\n".join(mask_lines([line for _, line in lines]))
     stored = StoredLog(build.build_uuid, build.worker, len(lines), text, now)
     ledger.store_logs([stored])
     return stored
@@ -106,18 +107,24 @@ def triage_failures(
     builds: Sequence[Build],
     steps: Sequence[str],
     now: Callable[[], datetime],
-) -> tuple[list[TriageRecord], int, list[str]]:
-    """Triage every failed build of ``builds``: the records, how many logs were fetched
-    and the uuids of failed builds whose log the API no longer has."""
+) -> tuple[list[TriageRecord], int, list[str], dict[str, str]]:
+    """Triage every failed build of ``builds``: the records, how many logs were fetched,
+    the uuids of failed builds whose log the API no longer has, and build uuid → the
+    API error for each build whose log could not be read this run (nothing of it is
+    stored, so the next run asks again)."""
     before = ledger.logged_builds()
-    records, gone = [], []
+    records, gone, unreadable = [], [], {}
     for build in sorted((b for b in builds if b.outcome == "fail"), key=lambda b: b.created_on):
-        record = triage_build(ledger, client, build, builds, steps, now())
+        try:
+            record = triage_build(ledger, client, build, builds, steps, now())
+        except CloudflareError as exc:
+            unreadable[build.build_uuid] = str(exc)
+            continue
         if record is None:
             gone.append(build.build_uuid)
         else:
             records.append(record)
-    return records, len(ledger.logged_builds() - before), gone
+    return records, len(ledger.logged_builds() - before), gone, unreadable
 
 
 def triage_build(
@@ -184,17 +191,23 @@ def build_failures(
     builds = [b for w in config.workers for b in store.builds(w.name)]
     client = cloudflare.client()
     try:
-        records, fetched, gone = triage_failures(
+        records, fetched, gone, unreadable = triage_failures(
             ledger, client, builds, config.quality_gate, lambda: datetime.now(UTC)
         )
     finally:
         client.close()
     for uuid in gone:
         context.log.warning("build %s is gone from the API (404): its log cannot be read", uuid)
+    for uuid, error in unreadable.items():
+        context.log.warning(
+            "build %s: its log could not be read (next run tries again): %s", uuid, error
+        )
     context.log.info("Triaged %d failed builds; fetched %d logs", len(records), fetched)
     end = config.as_of or datetime.now(UTC)
     window = (end - timedelta(days=config.health_window_days), end)
-    return dg.MaterializeResult(metadata=_metadata(records, builds, fetched, len(gone), window))
+    return dg.MaterializeResult(
+        metadata=_metadata(records, builds, fetched, len(gone), window, len(unreadable))
+    )
 
 
 def _metadata(
@@ -203,6 +216,7 @@ def _metadata(
     fetched: int,
     gone: int,
     window: tuple[datetime, datetime] | None = None,
+    unreadable: int = 0,
 ) -> dict:
     signatures = {r.build_uuid: r.signature for r in records}
     attempts = attempts_from_builds(builds, signatures)
@@ -210,10 +224,11 @@ def _metadata(
     stats = [s for s in signature_stats(attempts) if s.signature is not None]
     counts = Counter(r.category for r in records)
     metadata: dict = {
-        "failed_builds": len(records) + gone,
+        "failed_builds": len(records) + gone + unreadable,
         "triaged": len(records),
         "logs_fetched": fetched,
         "logs_missing": gone,
+        "logs_unreadable": unreadable,
         "flaky_failures": sum(r.build_uuid in flaky for r in records),
         "signatures": len(stats),
     }
