@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import re
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -46,6 +47,30 @@ def demo_config(root: Path) -> PlatformConfig:
         cloudflare=settings,
         incidents_file=str(root / "emulator" / "incidents.json"),
     )
+
+
+HTTP_TOKEN_ENV = "DEVOPS_ASSETS_TEST_CF_TOKEN"
+
+
+@contextmanager
+def demo_over_http(root: Path, monkeypatch, warehouse_url: str):
+    """The seeded demo served by the emulator on 127.0.0.1: yields the seeded config,
+    the app, the history and the demo platform file's text rewritten to reach it
+    (API URL, a token variable set for the test, the seeded repository)."""
+    from devops_assets.emulator import load_app
+    from devops_assets.emulator.server import running_server
+
+    seeded = demo_config(root)
+    history = seed_workspace(seeded)
+    app = load_app(seeded.cloudflare.emulator_state)
+    monkeypatch.setenv(HTTP_TOKEN_ENV, EMULATOR_TOKEN)
+    monkeypatch.setenv("DEVOPS_ASSETS_DB_URL", warehouse_url)
+    with running_server(app) as base_url:
+        text = seeded.path.read_text(encoding="utf-8")
+        text = text.replace('api_base_url = "emulator:"', f'api_base_url = "{base_url}"')
+        text = text.replace('"CLOUDFLARE_API_TOKEN"', f'"{HTTP_TOKEN_ENV}"')
+        text = text.replace('"{home}/demo/repo"', f'"{history.repo}"')
+        yield seeded, app, history, text
 
 
 def seeded_config(root: Path, **options) -> tuple[PlatformConfig, SimulatedHistory]:

@@ -13,17 +13,15 @@ import pytest
 
 from devops_assets.config import load_config
 from devops_assets.defs import build_definitions
-from devops_assets.emulator import EMULATOR_TOKEN, load_app, seed_workspace
+from devops_assets.emulator import EMULATOR_TOKEN
 from devops_assets.emulator.buildlogs import FAILURES, FLAKY
-from devops_assets.emulator.server import running_server
 from devops_assets.sources.cloudflare import MAX_LOG_PAGES
 from devops_assets.store import Warehouse
 from devops_assets.store.triage_ledger import TriageLedger
 from devops_assets.triage import CATEGORIES
-from devops_assets_tests.emulator_fixtures import demo_config
+from devops_assets_tests.emulator_fixtures import demo_over_http
 
 LOGS = r"/builds/builds/[0-9a-f-]+/logs$"
-TOKEN_ENV = "DEVOPS_ASSETS_TEST_CF_TOKEN"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SHOWN = {f.category for kind in FAILURES.values() for f in kind} | {f.category for f in FLAKY}
 
@@ -31,16 +29,7 @@ SHOWN = {f.category for kind in FAILURES.values() for f in kind} | {f.category f
 @pytest.fixture
 def served(tmp_path, monkeypatch, warehouse_url):
     """The demo history served on 127.0.0.1 and a platform file pointing at it."""
-    seeded = demo_config(tmp_path)
-    history = seed_workspace(seeded)
-    app = load_app(seeded.cloudflare.emulator_state)
-    monkeypatch.setenv(TOKEN_ENV, EMULATOR_TOKEN)
-    monkeypatch.setenv("DEVOPS_ASSETS_DB_URL", warehouse_url)
-    with running_server(app) as base_url:
-        text = seeded.path.read_text(encoding="utf-8")
-        text = text.replace('api_base_url = "emulator:"', f'api_base_url = "{base_url}"')
-        text = text.replace('"CLOUDFLARE_API_TOKEN"', f'"{TOKEN_ENV}"')
-        text = text.replace('"{home}/demo/repo"', f'"{history.repo}"')
+    with demo_over_http(tmp_path, monkeypatch, warehouse_url) as (_, app, history, text):
         platform = tmp_path / "platform.toml"
         platform.write_text(text, encoding="utf-8")
         yield load_config(platform), app, history, warehouse_url

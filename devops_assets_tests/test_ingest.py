@@ -13,30 +13,19 @@ import pytest
 from devops_assets.config import load_config
 from devops_assets.defs import build_definitions
 from devops_assets.defs.ingest.assets import BUILDS_LOOKBACK
-from devops_assets.emulator import EMULATOR_TOKEN, load_app, seed_workspace
-from devops_assets.emulator.server import running_server
+from devops_assets.emulator import EMULATOR_TOKEN
 from devops_assets.store import Warehouse
-from devops_assets_tests.emulator_fixtures import demo_config
+from devops_assets_tests.emulator_fixtures import demo_over_http
 
 BUILDS_LIST = r"/builds/workers/[0-9a-f]+/builds$"
 BUILD_GET = r"/builds/builds/[0-9a-f-]+$"
-TOKEN_ENV = "DEVOPS_ASSETS_TEST_CF_TOKEN"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @pytest.fixture
 def served(tmp_path, monkeypatch, fresh_postgres_db):
     """The demo history served on 127.0.0.1 and a platform file pointing at it."""
-    seeded = demo_config(tmp_path)
-    history = seed_workspace(seeded)
-    app = load_app(seeded.cloudflare.emulator_state)
-    monkeypatch.setenv(TOKEN_ENV, EMULATOR_TOKEN)
-    monkeypatch.setenv("DEVOPS_ASSETS_DB_URL", fresh_postgres_db)
-    with running_server(app) as base_url:
-        text = seeded.path.read_text(encoding="utf-8")
-        text = text.replace('api_base_url = "emulator:"', f'api_base_url = "{base_url}"')
-        text = text.replace('"CLOUDFLARE_API_TOKEN"', f'"{TOKEN_ENV}"')
-        text = text.replace('"{home}/demo/repo"', f'"{history.repo}"')
+    with demo_over_http(tmp_path, monkeypatch, fresh_postgres_db) as (seeded, app, history, text):
         feed = Path(seeded.cloudflare.emulator_state) / "incidents.json"
         text = text.replace('statuspage = "emulator:"', f'file = "{feed}"')
         components = (

@@ -13,22 +13,15 @@ from __future__ import annotations
 import dagster as dg
 
 from devops_assets.config import PlatformConfig
+from devops_assets.demo.scenario import failure_text, op_config, run_job
 
 OPERATOR = "ops@moltworker.example"
 JOB = "apply_d1_migrations"
-# The story prints each run's outcome itself (a refusal is part of it, not a crash).
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def _run(defs: dg.Definitions, instance, environment: str, reason: str):
-    job = defs.resolve_job_def(JOB)
     config = {"environment": environment, "requested_by": OPERATOR, "reason": reason}
-    return job.execute_in_process(
-        run_config={"ops": {"apply_migrations": {"config": config}}, **QUIET},
-        tags=dict(job.tags),
-        instance=instance,
-        raise_on_error=False,
-    )
+    return run_job(defs, instance, JOB, op_config("apply_migrations", config))
 
 
 def _line(result, environment: str) -> str:
@@ -38,10 +31,7 @@ def _line(result, environment: str) -> str:
         applied = out.step_output_data.metadata["applied"].value
         databases = out.step_output_data.metadata["databases"].value
         return f"{head}applied {applied} to {databases}"
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    text = failure.step_failure_data.error.message.strip().splitlines()[0]
-    kind, _, rest = text.partition(": ")
-    return head + (rest if kind.endswith(("Failure", "Error")) else text)
+    return head + failure_text(result)
 
 
 def play(config: PlatformConfig, defs: dg.Definitions, instance) -> list[str]:

@@ -16,6 +16,7 @@ import dagster as dg
 from devops_assets.config import PlatformConfig
 from devops_assets.defs.environments.assets import config_drift
 from devops_assets.defs.resources import build_resources
+from devops_assets.demo.scenario import QUIET, failure_text, op_config, run_job
 from devops_assets.emulator.app import load_app
 
 OPERATOR = "ops@moltworker.example"
@@ -23,7 +24,6 @@ JOB = "sync_config"
 WORKER = "moltworker-staging"
 EDITED = {"compatibility_date": "2026-06-15"}
 # The story prints each run's outcome itself (a refusal is part of it, not a crash).
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def _drift(config: PlatformConfig, instance) -> tuple[list[str], list[str]]:
@@ -36,8 +36,7 @@ def _drift(config: PlatformConfig, instance) -> tuple[list[str], list[str]]:
         raise_on_error=False,
     )
     if not result.success:
-        failure = next(e for e in result.all_events if e.is_step_failure)
-        return [f"  config_drift failed: {failure.step_failure_data.error.message.strip()}"], []
+        return [f"  config_drift failed: {failure_text(result)}"], []
     [event] = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
     [check] = result.get_asset_check_evaluations()
@@ -54,27 +53,19 @@ def _drift(config: PlatformConfig, instance) -> tuple[list[str], list[str]]:
 
 
 def _sync(defs: dg.Definitions, instance, keys: list[str]) -> str:
-    job = defs.resolve_job_def(JOB)
     config = {
         "environment": "staging",
         "keys": keys,
         "requested_by": OPERATOR,
         "reason": "undo a dashboard edit: git is the source of truth",
     }
-    result = job.execute_in_process(
-        run_config={"ops": {"sync_findings": {"config": config}}, **QUIET},
-        tags=dict(job.tags),
-        instance=instance,
-        raise_on_error=False,
-    )
+    result = run_job(defs, instance, JOB, op_config("sync_findings", config))
     head = f"  {JOB} run {result.run_id[:8]} (staging): "
     if result.success:
         out = next(e for e in result.all_events if e.is_successful_output)
         version = out.step_output_data.metadata["version"].value
         return f"{head}synced {', '.join(keys)}; version {version} serves"
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    text = failure.step_failure_data.error.message.strip().splitlines()[0]
-    return head + text.split(": ", 1)[-1]
+    return head + failure_text(result)
 
 
 def play(config: PlatformConfig, defs: dg.Definitions, instance) -> list[str]:

@@ -114,14 +114,25 @@ def _tick(defs: dg.Definitions, instance, name: str, cursor: str | None):
     return data
 
 
-def _run(defs, instance, run_config: dict, tags: dict) -> dg.ExecuteInProcessResult:
-    job = defs.resolve_job_def("deploy")
+def run_job(
+    defs, instance, job_name: str, run_config: dict, tags: dict | None = None
+) -> dg.ExecuteInProcessResult:
+    """Run one of the code location's jobs as a launch would (its own tags), quietly."""
+    job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
         run_config={**run_config, **QUIET},
-        tags={**job.tags, **tags},
+        tags={**job.tags, **(tags or {})},
         instance=instance,
         raise_on_error=False,
     )
+
+
+def op_config(op: str, config: dict) -> dict:
+    return {"ops": {op: {"config": config}}}
+
+
+def _run(defs, instance, run_config: dict, tags: dict) -> dg.ExecuteInProcessResult:
+    return run_job(defs, instance, "deploy", run_config, tags)
 
 
 # The story prints each run's outcome itself; the console shows nothing of the runs
@@ -129,7 +140,7 @@ def _run(defs, instance, run_config: dict, tags: dict) -> dg.ExecuteInProcessRes
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
-def _failure_text(result: dg.ExecuteInProcessResult) -> str:
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure:
             line = event.step_failure_data.error.message.strip().splitlines()[0]
@@ -166,7 +177,7 @@ def _push_and_deploy_staging(config, defs, instance, story: Story, cursor, chang
         result = _run(
             defs, instance, request.run_config, {**request.tags, "dagster/run_key": request.run_key}
         )
-        state = "succeeded" if result.success else f"failed: {_failure_text(result)}"
+        state = "succeeded" if result.success else f"failed: {failure_text(result)}"
         story.say(
             f"  build_status_sensor started deploy run {result.run_id[:8]} (staging): {state}"
         )
@@ -200,7 +211,7 @@ def _deploy_production(config, defs, instance, story: Story, sha: str, reason: s
         )
     else:
         story.say(
-            f"  deploy run {result.run_id[:8]} (production, {sha[:12]}): {_failure_text(result)}"
+            f"  deploy run {result.run_id[:8]} (production, {sha[:12]}): {failure_text(result)}"
         )
     return result
 

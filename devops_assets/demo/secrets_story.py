@@ -16,7 +16,7 @@ from __future__ import annotations
 import dagster as dg
 
 from devops_assets.config import PlatformConfig
-from devops_assets.demo.scenario import QUIET, _failure_text
+from devops_assets.demo.scenario import failure_text, op_config, run_job
 from devops_assets.store.warehouse import Warehouse
 
 CISO = "ciso@moltworker.example"
@@ -30,23 +30,12 @@ def _scheduled_check(defs: dg.Definitions, instance):
     schedule = defs.resolve_schedule_def("secret_rotation_check")
     with dg.build_schedule_context(instance=instance) as context:
         [request] = schedule.evaluate_tick(context).run_requests
-    job = defs.resolve_job_def(schedule.job_name)
-    return job.execute_in_process(
-        run_config={**request.run_config, **QUIET},
-        instance=instance,
-        tags={**job.tags, **request.tags, "dagster/schedule_name": schedule.name},
-        raise_on_error=False,
-    )
+    tags = {**request.tags, "dagster/schedule_name": schedule.name}
+    return run_job(defs, instance, schedule.job_name, request.run_config, tags)
 
 
 def _run(defs: dg.Definitions, instance, job_name: str, op: str, config: dict):
-    job = defs.resolve_job_def(job_name)
-    return job.execute_in_process(
-        run_config={"ops": {op: {"config": config}}, **QUIET},
-        instance=instance,
-        tags=dict(job.tags),
-        raise_on_error=False,
-    )
+    return run_job(defs, instance, job_name, op_config(op, config))
 
 
 def play(config: PlatformConfig, defs: dg.Definitions, instance) -> list[str]:
@@ -63,7 +52,7 @@ def play(config: PlatformConfig, defs: dg.Definitions, instance) -> list[str]:
     say("1. the daily secret_rotation_check")
     check = _scheduled_check(defs, instance)
     if not check.success:
-        say(f"  the check failed: {_failure_text(check)}")
+        say(f"  the check failed: {failure_text(check)}")
         return lines
     made = warehouse.secrets.requests("requested")
     for request in made:
@@ -79,7 +68,7 @@ def play(config: PlatformConfig, defs: dg.Definitions, instance) -> list[str]:
         "rotate_secret",
         {"request_id": mine.request_id, "requested_by": OPERATOR},
     )
-    say(f"  rotate_secrets run {refused.run_id[:8]}: {_failure_text(refused)}")
+    say(f"  rotate_secrets run {refused.run_id[:8]}: {failure_text(refused)}")
 
     say(f"3. {CISO} approves {mine.request_id} (asked by {mine.requested_by})")
     approved = _run(
@@ -90,7 +79,7 @@ def play(config: PlatformConfig, defs: dg.Definitions, instance) -> list[str]:
         {"request_id": mine.request_id, "approver": CISO},
     )
     if not approved.success:
-        say(f"  approval refused: {_failure_text(approved)}")
+        say(f"  approval refused: {failure_text(approved)}")
         return lines
     approval = approved.output_for_node("approve_rotation")
     say(f"  approval {approval}, expires in {config.secrets.approval_ttl_hours} h")
@@ -102,7 +91,7 @@ def play(config: PlatformConfig, defs: dg.Definitions, instance) -> list[str]:
         {"request_id": mine.request_id, "approval_id": approval, "requested_by": OPERATOR},
     )
     if not rotated.success:
-        say(f"  rotate_secrets run {rotated.run_id[:8]}: {_failure_text(rotated)}")
+        say(f"  rotate_secrets run {rotated.run_id[:8]}: {failure_text(rotated)}")
         return lines
     steps = next(
         e.step_output_data.metadata["steps"].value
