@@ -9,7 +9,10 @@ engine, as input columns, and this cross-check therefore does not cover them:
   deployed order) of the deployment that first shipped it (the attribution
   step checks the claimed totals against git instead);
 * outcomes: ``flags`` holds our ``classify``'s ``failed`` and ``unplanned``
-  per deployment that served (rollback undo stacks do not fit SQL either).
+  per deployment that served (rollback undo stacks do not fit SQL either);
+* flaky builds: ``builds.rescued`` is when a retry rescued a failed build (our
+  ``BuildArrays``); SQL leaves those failures out of the second success rate
+  (the rule itself is cross-checked by ``triage.flaky`` in the tests).
 
 Everything else is SQL: which environments get delivery metrics (those with a
 deployment that served or an incident) and build metrics (``build_envs``: the
@@ -129,6 +132,8 @@ WITH served AS (
 ), bm AS (
     SELECT g.pid, g.env,
         avg(CASE WHEN b.outcome >= 0 THEN (b.outcome = 1)::DOUBLE END) AS success,
+        avg(CASE WHEN b.outcome = 1 OR (b.outcome = 0 AND NOT coalesce(NOT isnan(b.rescued), false))
+            THEN (b.outcome = 1)::DOUBLE END) AS success_solid,
         quantile_cont(b.duration, 0.5) AS p50,
         quantile_cont(b.duration, 0.9) AS p90,
         avg(b.duration) AS mean
@@ -155,6 +160,7 @@ SELECT g.env, g.pid,
     tm.p90 AS time_to_restore_p90,
     tm.mean AS time_to_restore_mean,
     bm.success AS build_success_rate,
+    bm.success_solid AS build_success_rate_without_flaky,
     bm.p50 AS build_duration_p50,
     bm.p90 AS build_duration_p90,
     bm.mean AS build_duration_mean
@@ -262,6 +268,7 @@ def frames(
                 "stopped": np.concatenate([b.stopped for b in builds.values()]),
                 "outcome": np.concatenate([b.outcome for b in builds.values()]),
                 "duration": np.concatenate([b.duration for b in builds.values()]),
+                "rescued": np.concatenate([b.rescued for b in builds.values()]),
             }
         ),
         "build_envs": pd.DataFrame({"env": pd.Categorical(list(builds), dtype=env)}),

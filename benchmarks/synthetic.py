@@ -280,9 +280,13 @@ def _builds(
     outcome = rng.choice(BUILD_OUTCOMES, n, p=BUILD_ODDS)
     duration = rng.uniform(60.0, 600.0, n)
     duration[rng.random(n) < 0.002] = np.nan
+    # about a third of the failures rescued by a retry within the hour: flaky
+    rescued = np.where(
+        (outcome == 0) & (rng.random(n) < 0.3), stopped + rng.uniform(60.0, 3600.0, n), np.nan
+    )
     production = rng.random(n) < 0.5
     builds = {
-        env: BuildArrays.sorted(stopped[keep], outcome[keep], duration[keep])
+        env: BuildArrays.sorted(stopped[keep], outcome[keep], duration[keep], rescued[keep])
         for env, keep in zip(ENVIRONMENTS, (production, ~production), strict=True)
     }
     return builds, stopped

@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 
 COMPARATORS = (">", ">=", "<", "<=")
 BUILD_METRICS = frozenset(
-    ("build_success_rate", "build_duration_p50", "build_duration_p90", "build_duration_mean")
+    (
+        "build_success_rate",
+        "build_success_rate_without_flaky",
+        "build_duration_p50",
+        "build_duration_p90",
+        "build_duration_mean",
+    )
 )
 
 

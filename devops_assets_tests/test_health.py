@@ -82,3 +82,23 @@ def test_latest_window_is_the_newest_one_of_the_requested_length():
     ]
     assert latest_window(values, month) == (START, END)
     assert latest_window(values, timedelta(days=90)) is None
+
+
+def test_the_build_success_target_shows_the_rate_without_flaky_failures_beside_it():
+    targets = [Target("build_success_rate", ">", 0.95, "ratio", env) for env in ("staging", "qa")]
+    values = [
+        value("build_success_rate", "staging", 0.875, "ratio"),
+        value("build_success_rate_without_flaky", "staging", 0.9655, "ratio"),
+        value("build_success_rate_without_flaky", "production", 0.5, "ratio"),  # other env
+        value("build_success_rate", "qa", 1.0, "ratio"),  # no companion measured
+    ]
+
+    staging, qa = evaluate_targets(targets, values, START, END)
+
+    # The target still judges the rate with flaky failures: 87.5 % misses > 95 %.
+    assert staging.status == "missed" and staging.value == 0.875
+    assert staging.detail == {"build_success_rate_without_flaky": 0.9655}
+    assert qa.detail == {}
+    table = render_table([staging, qa]).splitlines()
+    assert "87.5 % (96.5 % without flaky failures)" in table[2]
+    assert "without flaky" not in table[3]

@@ -182,10 +182,80 @@ def test_build_success_rate_and_durations_hand_worked():
     assert values["build_duration_mean"] == 270
 
 
+def attempt(uuid, outcome, start_hours, commit, worker="api", branch="main") -> Build:
+    started = at(start_hours)
+    return Build(
+        uuid, worker, branch, commit, "stopped", outcome, started, started, at(start_hours + 0.1)
+    )
+
+
+def test_build_success_rate_without_flaky_hand_worked():
+    # docs/metrics.md's example: A fails, A's retry succeeds, B fails twice, C succeeds.
+    builds = [
+        attempt("a1", "fail", 1, "A"),
+        attempt("a2", "success", 2, "A"),
+        attempt("b1", "fail", 3, "B"),
+        attempt("b2", "fail", 4, "B"),
+        attempt("c1", "success", 5, "C"),
+    ]
+    values = {v.metric: v.value for v in over_window(at(0), at(24), builds=builds)}
+    assert values["build_success_rate"] == pytest.approx(2 / 5)
+    assert values["build_success_rate_without_flaky"] == pytest.approx(2 / 4)
+
+
+def test_only_a_later_success_of_the_same_worker_commit_and_branch_rescues():
+    builds = [
+        attempt("x1", "success", 1, "X"),
+        attempt("x2", "fail", 2, "X"),  # after the last success: not flaky
+        attempt("y1", "fail", 3, "Y"),
+        attempt("y2", "success", 4, "Y", branch="hardshell"),  # another branch
+        attempt("z1", "fail", 5, "Z"),
+        attempt("z2", "success", 6, "Z", worker="web"),  # another worker
+        attempt("w1", "fail", 7, "W"),
+        attempt("w2", "cancelled", 8, "W"),  # neither: rescues nothing
+    ]
+    values = {
+        v.metric: v.value
+        for v in over_window(at(0), at(24), builds=builds)
+        if v.metric.startswith("build_success_rate")
+    }
+    # 3 successes (x1, y2, z2) of 7 rated; no failure is flaky.
+    assert values == {
+        "build_success_rate": pytest.approx(3 / 7),
+        "build_success_rate_without_flaky": pytest.approx(3 / 7),
+    }
+
+
+def test_a_rescue_after_as_of_is_not_seen_and_one_after_the_period_is():
+    builds = [
+        attempt("a1", "fail", 1, "A"),
+        attempt("a2", "success", 30, "A"),  # rescues a1, after the first day
+        attempt("b1", "success", 2, "B"),
+    ]
+    history = History(CommitGraph(COMMITS), [], (), {"production": BuildArrays.from_builds(builds)})
+    day = [Period("window", at(0), at(24))]
+
+    def rates(as_of):
+        return {
+            v.metric: v.value
+            for v in measure(history, MetricSettings(), day, as_of=as_of)
+            if v.metric.startswith("build_success_rate")
+        }
+
+    # Measured at the day's end the retry has not happened: a1 is a real failure.
+    assert rates(at(24)) == {
+        "build_success_rate": 0.5,
+        "build_success_rate_without_flaky": 0.5,
+    }
+    # Measured later, the day's failure was rescued: left out of the second rate.
+    assert rates(at(48)) == {"build_success_rate": 0.5, "build_success_rate_without_flaky": 1.0}
+
+
 def test_no_finished_builds_means_no_values():
     values = over_window(at(0), at(24), builds=[build("b5", None, 1, 0, status="running")])
     assert {v.metric: v.value for v in values} == {
         "build_success_rate": None,
+        "build_success_rate_without_flaky": None,
         "build_duration_p50": None,
         "build_duration_p90": None,
         "build_duration_mean": None,

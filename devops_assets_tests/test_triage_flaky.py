@@ -135,10 +135,11 @@ def test_engine_build_success_rate_is_the_rate_with_flaky_failures():
     assert {a.build_id: a.signature for a in attempts if a.signature} == signatures
     history = History(CommitGraph([]), [], (), {"all": BuildArrays.from_builds(builds)})
     values = measure(history, MetricSettings(), [Period("window", DAY, DAY + timedelta(days=1))])
-    engine = next(v.value for v in values if v.metric == "build_success_rate")
+    engine = {v.metric: v.value for v in values}
     rates = success_rates(attempts)
-    assert engine == pytest.approx(rates.with_flaky)
+    assert engine["build_success_rate"] == pytest.approx(rates.with_flaky)
     assert rates.without_flaky == pytest.approx(0.6)
+    assert engine["build_success_rate_without_flaky"] == pytest.approx(0.6)
 
 
 # ---------------------------------------------------------------------------
@@ -280,6 +281,27 @@ def test_flaky_figures_of_the_workflow_reruns(workflow_attempts, workflow_sets, 
     assert (rates.successes, rates.failures) == (4705, 9516)
     assert rates.with_flaky == pytest.approx(4705 / 14221)  # 0.331
     assert rates.without_flaky == pytest.approx(4705 / 8616)  # 0.546
+
+    # The metric engine's two rates over the same runs as builds (its own grouping).
+    builds = [
+        Build(
+            a.build_id,
+            a.pipeline,
+            a.branch,
+            a.commit_sha,
+            "stopped",
+            {"failure": "fail"}.get(a.outcome, a.outcome),
+            a.started_at,
+            a.started_at,
+            a.started_at + timedelta(milliseconds=500),
+        )
+        for a in attempts
+    ]
+    history = History(CommitGraph([]), [], (), {"all": BuildArrays.from_builds(builds)})
+    everything = Period("window", ORIGIN, ORIGIN + timedelta(days=7))
+    engine = {v.metric: v.value for v in measure(history, MetricSettings(), [everything])}
+    assert engine["build_success_rate"] == pytest.approx(4705 / 14221)
+    assert engine["build_success_rate_without_flaky"] == pytest.approx(4705 / 8616)
 
     # The same figures a second way, from the files alone with pandas.
     assert len(flaky) == flakiness["#_failures_before_succeed"].sum()

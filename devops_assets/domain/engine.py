@@ -38,7 +38,13 @@ DELIVERY = (
     "rollback_rate",
 )
 RESTORE = ("time_to_restore_p50", "time_to_restore_p90", "time_to_restore_mean")
-BUILD = ("build_success_rate", "build_duration_p50", "build_duration_p90", "build_duration_mean")
+BUILD = (
+    "build_success_rate",
+    "build_success_rate_without_flaky",
+    "build_duration_p50",
+    "build_duration_p90",
+    "build_duration_mean",
+)
 METRICS = DELIVERY + RESTORE + BUILD
 RATED = {"success": 1, "fail": 0}
 
@@ -46,26 +52,74 @@ RATED = {"success": 1, "fail": 0}
 @dataclass(frozen=True)
 class BuildArrays:
     """Finished builds as arrays: stop time (epoch s), outcome (1 success, 0 fail,
-    -1 neither: cancelled, skipped, terminated) and duration (s, NaN unknown)."""
+    -1 neither: cancelled, skipped, terminated), duration (s, NaN unknown) and,
+    for a failure, when a retry rescued it: the stop time of the first later
+    success of the same worker, commit and branch (NaN: never rescued). A failure
+    is flaky as soon as its rescue has happened (docs/metrics.md)."""
 
     stopped: np.ndarray
     outcome: np.ndarray
     duration: np.ndarray
+    rescued: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.rescued is None:
+            object.__setattr__(self, "rescued", np.full(self.stopped.shape, np.nan))
 
     @classmethod
     def from_builds(cls, builds: Iterable[Build]) -> BuildArrays:
         done = [b for b in builds if b.finished and b.stopped_on is not None]
         durations = [b.duration_seconds for b in done]
+        rescued = _rescues(done)
         return cls.sorted(
             np.array([b.stopped_on.timestamp() for b in done], dtype=np.float64),
             np.array([RATED.get(b.outcome, -1) for b in done], dtype=np.int8),
             np.array([np.nan if d is None else d for d in durations], dtype=np.float64),
+            np.array([rescued.get(id(b), np.nan) for b in done], dtype=np.float64),
         )
 
     @classmethod
-    def sorted(cls, stopped: np.ndarray, outcome: np.ndarray, duration: np.ndarray):
+    def sorted(
+        cls,
+        stopped: np.ndarray,
+        outcome: np.ndarray,
+        duration: np.ndarray,
+        rescued: np.ndarray | None = None,
+    ) -> BuildArrays:
         order = np.argsort(stopped, kind="stable")
-        return cls(stopped[order], outcome[order], duration[order])
+        if rescued is None:
+            rescued = np.full(stopped.shape, np.nan)
+        return cls(stopped[order], outcome[order], duration[order], rescued[order])
+
+    def before(self, cut: float) -> BuildArrays:
+        """The builds that stopped before ``cut``, with only the rescues seen by then."""
+        keep = self.stopped < cut
+        rescued = self.rescued[keep]
+        return BuildArrays(
+            self.stopped[keep],
+            self.outcome[keep],
+            self.duration[keep],
+            np.where(rescued < cut, rescued, np.nan),
+        )
+
+
+def _rescues(builds: Sequence[Build]) -> dict[int, float]:
+    """id(build) → stop time of the first success after it among the attempts of its
+    worker, commit and branch (ordered by start, else creation, then uuid), for each
+    failed build a retry rescued."""
+    groups: dict[tuple[str, str, str], list[Build]] = {}
+    for b in builds:
+        groups.setdefault((b.worker, b.commit_sha, b.branch), []).append(b)
+    rescued: dict[int, float] = {}
+    for group in groups.values():
+        group.sort(key=lambda b: (b.started_on or b.created_on, b.build_uuid))
+        first_success = np.nan
+        for b in reversed(group):
+            if b.outcome == "success":
+                first_success = b.stopped_on.timestamp()
+            elif RATED.get(b.outcome) == 0 and not np.isnan(first_success):
+                rescued[id(b)] = first_success
+    return rescued
 
 
 @dataclass(frozen=True)
@@ -138,8 +192,7 @@ def measure(
         scopes = _delivery_scopes(history.graph, deployments, incidents, env, settings)
         builds = history.builds.get(env)
         if builds is not None and cut is not None:
-            keep = builds.stopped < cut
-            builds = BuildArrays(builds.stopped[keep], builds.outcome[keep], builds.duration[keep])
+            builds = builds.before(cut)
         for period in periods:
             for worker, scope in scopes.items():
                 values += _delivery_values(scope, env, worker, period, settings)
@@ -374,9 +427,11 @@ def _build_values(builds: BuildArrays, env: str, period: Period) -> list[MetricV
     window = _slice(builds.stopped, period)
     outcome = builds.outcome[window]
     rated = outcome[outcome >= 0]
+    flaky = (outcome == 0) & ~np.isnan(builds.rescued[window])
     p50, p90, average = _stats(builds.duration[window])
     figures = {
         "build_success_rate": _ratio(rated == 1),
+        "build_success_rate_without_flaky": _ratio(outcome[(outcome >= 0) & ~flaky] == 1),
         "build_duration_p50": p50,
         "build_duration_p90": p90,
         "build_duration_mean": average,

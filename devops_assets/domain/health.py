@@ -14,6 +14,8 @@ from devops_assets.config import Target
 from devops_assets.domain.models import HealthRow, MetricValue
 
 MET, MISSED, NO_DATA = "met", "missed", "no data"
+# A target on one of these metrics also shows its companion, measured the same way.
+COMPANIONS = {"build_success_rate": "build_success_rate_without_flaky"}
 
 
 def evaluate_targets(
@@ -40,6 +42,10 @@ def evaluate_targets(
             status = NO_DATA
         else:
             status = MET if target.is_met(value) else MISSED
+        detail: dict = {"tier": tier} if tier else {}
+        companion = by_key.get((COMPANIONS.get(target.metric), target.environment))
+        if companion is not None and companion.value is not None:
+            detail[companion.metric] = companion.value
         rows.append(
             HealthRow(
                 metric=target.metric,
@@ -51,7 +57,7 @@ def evaluate_targets(
                 status=status,
                 window_start=window_start,
                 window_end=window_end,
-                detail={"tier": tier} if tier else {},
+                detail=detail,
             )
         )
     return rows
@@ -88,6 +94,16 @@ def human(value: float | None, unit: str) -> str:
     if unit == "count":
         return f"{value:.0f}"
     return f"{value:g} {unit}"
+
+
+def value_text(row: HealthRow) -> str:
+    """A health row's measured value, and its companion (the rate without flaky
+    failures) when there is one: ``87.5 % (93.3 % without flaky failures)``."""
+    value = human(row.value, row.unit)
+    without = row.detail.get(COMPANIONS.get(row.metric))
+    if without is not None:
+        value += f" ({human(without, row.unit)} without flaky failures)"
+    return value
 
 
 def _duration(seconds: float) -> str:
@@ -142,9 +158,7 @@ def render_table(rows: Iterable[HealthRow]) -> str:
     lines = [header]
     for row in rows:
         target = f"{row.comparator} {human(row.target, row.unit)}"
-        lines.append(
-            (row.metric, row.environment, human(row.value, row.unit), target, row.status.upper())
-        )
+        lines.append((row.metric, row.environment, value_text(row), target, row.status.upper()))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = [_pad(line, widths) for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))

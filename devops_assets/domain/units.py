@@ -25,6 +25,7 @@ METRIC_UNITS = {
     "lead_time_mean": "seconds",
     "rollback_rate": "ratio",
     "build_success_rate": "ratio",
+    "build_success_rate_without_flaky": "ratio",
     "build_duration_p50": "seconds",
     "build_duration_p90": "seconds",
     "build_duration_mean": "seconds",

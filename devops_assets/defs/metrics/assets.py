@@ -6,7 +6,13 @@ import dagster as dg
 
 from devops_assets.config import PlatformConfig, Target
 from devops_assets.defs.resources import PlatformResource, WarehouseResource
-from devops_assets.domain.health import evaluate_targets, human, latest_window
+from devops_assets.domain.health import (
+    COMPANIONS,
+    evaluate_targets,
+    human,
+    latest_window,
+    value_text,
+)
 from devops_assets.domain.measure import measure_environments, periods_ending
 from devops_assets.domain.models import HealthRow, MetricValue
 
@@ -134,7 +140,7 @@ def _health_markdown(rows: list[HealthRow]) -> str:
     ]
     for r in rows:
         target = f"{r.comparator} {human(r.target, r.unit)}"
-        value = human(r.value, r.unit)
+        value = value_text(r)
         tier = TIER_MARK.get(r.detail.get("tier"), "")
         lines.append(
             f"| {STATUS_MARK[r.status]} | {r.metric} | {r.environment} | {value} | {target} "
@@ -215,13 +221,15 @@ def _health_window(config: PlatformConfig, values) -> tuple[datetime, datetime]:
 
 
 def _check_result(target: Target, row: HealthRow) -> dg.AssetCheckResult:
+    companion = COMPANIONS.get(row.metric)
     return dg.AssetCheckResult(
         check_name=check_name(target),
         passed=row.status == "met",
         severity=dg.AssetCheckSeverity.WARN,
-        description=f"{human(row.value, row.unit)} ({row.status}); target {_target_text(target)}",
+        description=f"{value_text(row)} ({row.status}); target {_target_text(target)}",
         metadata={
             **({"value": row.value} if row.value is not None else {}),
+            **({companion: row.detail[companion]} if companion in row.detail else {}),
             "target": target.value,
             "status": row.status,
         },
