@@ -223,9 +223,16 @@ def test_an_unreadable_log_is_reported_and_the_others_are_still_triaged(served, 
     ledger = TriageLedger(warehouse)
     [unread] = failed - {t.build_uuid for t in ledger.triages()}
     assert ledger.log(unread) is None  # nothing half-read is stored
+    [check] = first.get_asset_check_evaluations()
+    assert check.check_name == "every_failed_build_triaged"
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert unread in check.metadata["errors"].value
+    assert str(status) in check.metadata["errors"].value
     app._failures.clear()
     second = materialize(config, "build_failures")
     assert metadata_of(second)["logs_unreadable"] == 0
+    [check] = second.get_asset_check_evaluations()
+    assert check.passed and check.metadata["triaged"].value == len(failed)
     assert {t.build_uuid for t in ledger.triages()} == failed
     warehouse.close()
 
@@ -252,3 +259,57 @@ def test_a_log_paging_forever_with_fresh_cursors_is_refused_alone(served):
     assert all("still going" not in ledger.log(u).text for u in ledger.logged_builds())
     assert {t.build_uuid for t in ledger.triages()} == failed - {endless}
     warehouse.close()
+
+
+def test_a_token_refused_every_log_fails_the_run_and_keeps_nothing(served):
+    """401/403 on every log asked for is the token's fault, not the builds': the run
+    fails saying so (no "succeeded with every log unreadable"); the next run, the
+    token mended, triages them all."""
+    config, app, history, url = served
+    assert materialize(config, "workers_builds").success
+    failed = {b["uuid"] for b in history.builds if b["outcome"] == "fail"}
+    app.fail_next(LOGS, 403, times=10 * len(failed))
+
+    refused = materialize(config, "build_failures")
+
+    assert not refused.success
+    [failure] = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert f"refused all {len(failed)} build logs" in message
+    assert "HTTP 403" in message and "read access to Workers Builds" in message
+    warehouse = Warehouse(url)
+    ledger = TriageLedger(warehouse)
+    assert ledger.triages() == [] and ledger.logged_builds() == set()
+    app._failures.clear()
+    assert materialize(config, "build_failures").success
+    assert {t.build_uuid for t in ledger.triages()} == failed
+    warehouse.close()
+
+
+def test_the_failure_list_and_the_signature_table_name_the_same_first_build():
+    """Two failures of one signature at the same instant: the list's "first in build"
+    is the signature table's, whichever order the records come in."""
+    from datetime import UTC, datetime
+
+    from devops_assets.defs.ingest.build_failures import _metadata
+    from devops_assets.domain.models import Build
+    from devops_assets.store.triage_ledger import TriageRecord
+
+    when = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+    def build(uuid: str) -> Build:
+        return Build(uuid, "api", "main", f"sha-{uuid}", "stopped", "fail", when, when, when)
+
+    def record(uuid: str) -> TriageRecord:
+        return TriageRecord(
+            uuid, "api", "main", f"sha-{uuid}", when, "unit_test", "test", 3, 4,
+            ("FAIL a.test.ts", "1 failed"), "unit_test in step test: 1 failed", "sig1",
+            True, None, when,
+        )  # fmt: skip
+
+    for order in (["bbb", "aaa"], ["aaa", "bbb"]):
+        meta = _metadata([record(u) for u in order], [build(u) for u in order], 0, 0)
+        table = meta["signature_table"].value
+        failures = meta["failures"].value
+        assert "| `sig1` | unit_test | test | 2 | 0 | 2026-11-02 | `aaa` |" in table
+        assert failures.count("seen twice since 02 Nov 2026, first in build `aaa`") == 2

@@ -34,6 +34,8 @@ from devops_assets.triage.mask import mask_lines
 
 OWNERS = ["team:platform"]
 SHOWN_FAILURES = 20  # failures written out in full in the metadata, newest first
+REFUSED = frozenset({401, 403})  # the token may not read logs: no build's log is readable
+TRIAGED_CHECK = "every_failed_build_triaged"
 
 log = logging.getLogger(__name__)
 
@@ -111,20 +113,40 @@ def triage_failures(
     """Triage every failed build of ``builds``: the records, how many logs were fetched,
     the uuids of failed builds whose log the API no longer has, and build uuid → the
     API error for each build whose log could not be read this run (nothing of it is
-    stored, so the next run asks again)."""
+    stored, so the next run asks again).
+
+    Raises :class:`LogsRefused` when the API refused (401/403) every log this run
+    asked for and gave none: the token, not a build, is at fault."""
     before = ledger.logged_builds()
-    records, gone, unreadable = [], [], {}
+    records, gone, unreadable, refused = [], [], {}, []
     for build in sorted((b for b in builds if b.outcome == "fail"), key=lambda b: b.created_on):
         try:
             record = triage_build(ledger, client, build, builds, steps, now())
         except CloudflareError as exc:
             unreadable[build.build_uuid] = str(exc)
+            if exc.status in REFUSED:
+                refused.append(exc)
             continue
         if record is None:
             gone.append(build.build_uuid)
         else:
             records.append(record)
-    return records, len(ledger.logged_builds() - before), gone, unreadable
+    fetched = len(ledger.logged_builds() - before)
+    if refused and len(refused) == len(unreadable) and fetched == 0 and not gone:
+        raise LogsRefused(len(refused), refused[0])
+    return records, fetched, gone, unreadable
+
+
+class LogsRefused(Exception):
+    """Every build log asked for was refused (401/403): the API token cannot read them."""
+
+    def __init__(self, count: int, first: CloudflareError):
+        super().__init__(
+            f"Cloudflare refused all {count} build logs this run asked for "
+            f"(HTTP {first.status}): the API token cannot read Workers Builds logs; "
+            f"give it read access to Workers Builds, then materialize build_failures again. "
+            f"First refusal: {first}"
+        )
 
 
 def triage_build(
@@ -177,6 +199,14 @@ def notice_text(record: TriageRecord) -> str:
     description="Each failed Workers build triaged from its log (fetched once): the failing "
     "step, a category, the evidence lines, a summary and a signature grouping the same "
     "failure across builds, with flaky failures marked.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            TRIAGED_CHECK,
+            asset="build_failures",
+            description="Every failed build's log was read and triaged (a build the API "
+            "no longer has, 404, is reported but not held against it).",
+        )
+    ],
 )
 def build_failures(
     context: dg.AssetExecutionContext,
@@ -194,6 +224,8 @@ def build_failures(
         records, fetched, gone, unreadable = triage_failures(
             ledger, client, builds, config.quality_gate, lambda: datetime.now(UTC)
         )
+    except LogsRefused as exc:
+        raise dg.Failure(str(exc)) from None
     finally:
         client.close()
     for uuid in gone:
@@ -206,7 +238,30 @@ def build_failures(
     end = config.as_of or datetime.now(UTC)
     window = (end - timedelta(days=config.health_window_days), end)
     return dg.MaterializeResult(
-        metadata=_metadata(records, builds, fetched, len(gone), window, len(unreadable))
+        metadata=_metadata(records, builds, fetched, len(gone), window, len(unreadable)),
+        check_results=[_triaged_check(len(records), unreadable)],
+    )
+
+
+def _triaged_check(triaged: int, unreadable: dict[str, str]) -> dg.AssetCheckResult:
+    if not unreadable:
+        return dg.AssetCheckResult(
+            check_name=TRIAGED_CHECK, passed=True, metadata={"triaged": triaged}
+        )
+    shown = sorted(unreadable.items())[:10]
+    return dg.AssetCheckResult(
+        check_name=TRIAGED_CHECK,
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{len(unreadable)} failed build log(s) could not be read this run; "
+        "the next materialization asks again",
+        metadata={
+            "triaged": triaged,
+            "unreadable": len(unreadable),
+            "errors": dg.MetadataValue.md(
+                "\n".join(f"- `{uuid}`: {error}" for uuid, error in shown)
+            ),
+        },
     )
 
 
@@ -236,7 +291,7 @@ def _metadata(
     metadata.update({f"category.{c}": counts.get(c, 0) for c in CATEGORIES})
     metadata["by_category"] = dg.MetadataValue.md(_categories_md(counts))
     metadata["signature_table"] = dg.MetadataValue.md(_signatures_md(stats, records))
-    metadata["failures"] = dg.MetadataValue.md(_failures_md(records, flaky))
+    metadata["failures"] = dg.MetadataValue.md(_failures_md(records, flaky, stats))
     if window is not None:
         metadata.update(_success_rates(attempts, window))
     return metadata
@@ -298,15 +353,19 @@ def _signatures_md(stats, records: list[TriageRecord]) -> str:
     return "\n".join(rows)
 
 
-def _failures_md(records: list[TriageRecord], flaky: set[str]) -> str:
+def _failures_md(records: list[TriageRecord], flaky: set[str], stats) -> str:
+    """The newest failures in full. "Seen N times since …, first in build …" comes from
+    the signature table's own figures, so the two never name different first builds."""
     if not records:
         return "No failed build."
-    seen: dict[str, list[TriageRecord]] = {}
-    for r in records:
-        seen.setdefault(r.signature, []).append(r)
+    seen = {s.signature: s for s in stats}
     parts = []
-    for r in sorted(records, key=lambda r: r.created_on, reverse=True)[:SHOWN_FAILURES]:
-        group = seen[r.signature]
+    for r in sorted(records, key=lambda r: (r.created_on, r.build_uuid), reverse=True)[
+        :SHOWN_FAILURES
+    ]:
+        group = seen.get(r.signature)
+        if group is None:  # not a finished build (never the case for a stored triage)
+            continue
         mark = " — **flaky** (a retry of the same commit passed)" if r.build_uuid in flaky else ""
         code = "\n".join(
             f"{n:>5} | {line}".replace("```", "'''")
@@ -316,8 +375,8 @@ def _failures_md(records: list[TriageRecord], flaky: set[str]) -> str:
             f"### {r.worker} `{r.build_uuid}` ({r.branch} at {r.commit_sha[:12]}, "
             f"{r.created_on:%Y-%m-%d %H:%M} UTC){mark}\n\n"
             f"**{r.category}** in step **{r.step}**: {short_summary(r)}\n\n"
-            f"Signature `{r.signature}`: seen {_times(len(group))} since "
-            f"{group[0].created_on:%d %b %Y}, first in build `{group[0].build_uuid}`.\n\n"
+            f"Signature `{r.signature}`: seen {_times(group.failures)} since "
+            f"{group.first_seen:%d %b %Y}, first in build `{group.builds[0]}`.\n\n"
             f"Evidence, log lines {r.evidence_start}-{r.evidence_end}:\n\n```\n{code}\n```"
         )
     return "\n\n".join(parts)
