@@ -130,6 +130,13 @@ def test_the_same_failure_in_two_builds_shares_a_signature_and_a_rescued_one_is_
     assert "**flaky**" in meta["failures"]
     table = meta["signature_table"]
     assert all(f"`{s}`" in table for s in by_signature)
+    # each rescued failure's signature row: its flaky failures and rate of all its failures
+    signature_of = {t.build_uuid: t.signature for t in triages}
+    flaky = Counter(signature_of[b["uuid"]] for b in rescued)
+    for signature, n in flaky.items():
+        [row] = [r for r in table.splitlines() if r.startswith(f"| `{signature}` |")]
+        seen = by_signature[signature]
+        assert f"| {seen} | {n} | {n / seen:.0%} |" in row
 
 
 def test_a_secret_a_build_printed_is_masked_before_it_is_stored(served):
@@ -311,5 +318,5 @@ def test_the_failure_list_and_the_signature_table_name_the_same_first_build():
         meta = _metadata([record(u) for u in order], [build(u) for u in order], 0, 0)
         table = meta["signature_table"].value
         failures = meta["failures"].value
-        assert "| `sig1` | unit_test | test | 2 | 0 | 2026-11-02 | `aaa` |" in table
+        assert "| `sig1` | unit_test | test | 2 | 0 | 0% | 2026-11-02 | `aaa` |" in table
         assert failures.count("seen twice since 02 Nov 2026, first in build `aaa`") == 2

@@ -340,14 +340,15 @@ def _signatures_md(stats, records: list[TriageRecord]) -> str:
         return "No failure signature yet."
     by_signature = {r.signature: r for r in records}
     rows = [
-        "| signature | category | step | seen | flaky | first seen | first build | last seen |",
-        "|---|---|---|---:|---:|---|---|---|",
+        "| signature | category | step | seen | flaky | flaky rate | first seen | first build "
+        "| last seen |",
+        "|---|---|---|---:|---:|---:|---|---|---|",
     ]
     for s in stats:
         r = by_signature.get(s.signature)
         rows.append(
             f"| `{s.signature}` | {r.category if r else ''} | {r.step if r else ''} "
-            f"| {s.failures} | {s.flaky_failures} | {s.first_seen:%Y-%m-%d} "
+            f"| {s.failures} | {s.flaky_failures} | {s.flaky_rate:.0%} | {s.first_seen:%Y-%m-%d} "
             f"| `{s.builds[0]}` | {s.last_seen:%Y-%m-%d} |"
         )
     return "\n".join(rows)
