@@ -197,16 +197,13 @@ def test_success_rates_with_flaky_agree_with_the_metric_engine_and_without_rise(
         if env.worker is None or ("build_success_rate", env.name) not in health:
             continue
         compared += 1
-        assert meta[f"build_success_rate.{env.worker}"] == pytest.approx(
-            health[("build_success_rate", env.name)]
+        assert meta[f"{env.worker} success [%]"] == pytest.approx(
+            100 * health[("build_success_rate", env.name)], abs=0.005
         )
-        assert (
-            meta[f"build_success_rate_without_flaky.{env.worker}"]
-            >= meta[f"build_success_rate.{env.worker}"]
-        )
+        assert meta[f"{env.worker} without flaky [%]"] >= meta[f"{env.worker} success [%]"]
         # ... and the engine's rate without flaky failures (its own grouping of retries)
-        assert meta[f"build_success_rate_without_flaky.{env.worker}"] == pytest.approx(
-            without[env.name]
+        assert meta[f"{env.worker} without flaky [%]"] == pytest.approx(
+            100 * without[env.name], abs=0.005
         )
     assert compared == 2  # staging and production
     assert "| with flaky | without flaky |" in meta["build_success_rate"]

@@ -41,6 +41,7 @@ def test_definitions_expose_the_interface_names():
         "no_unallowed_drift",
         "no_missing_required_secret",
         "migrations_consistent",
+        "every_failed_build_triaged",
     }
     assert "refresh_pipeline_health" in {job.name for job in repo.get_all_jobs()}
     assert {s.name for s in repo.schedule_defs} >= {"daily_metrics"}

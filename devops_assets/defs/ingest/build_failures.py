@@ -314,9 +314,10 @@ def _success_rates(attempts, window: tuple[datetime, datetime]) -> dict:
         if rates.with_flaky is None:
             continue
         without = rates.without_flaky
-        metadata[f"build_success_rate.{worker}"] = rates.with_flaky
+        # percentages, short keys: the UI's metadata table plots them and shows them whole
+        metadata[f"{worker} success [%]"] = round(rates.with_flaky * 100, 2)
         if without is not None:
-            metadata[f"build_success_rate_without_flaky.{worker}"] = without
+            metadata[f"{worker} without flaky [%]"] = round(without * 100, 2)
         rows.append(
             f"| {worker} | {rates.successes + rates.failures} | {rates.failures} "
             f"| {rates.flaky_failures} | {rates.with_flaky:.1%} "
