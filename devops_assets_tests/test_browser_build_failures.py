@@ -179,13 +179,18 @@ def test_build_failures_materialized_from_the_ui_show_the_triage(demo_ui):
                 row = by_category.get_by_role("row").filter(has_text=category)
                 assert row.locator("td").all_inner_texts()[:2] == [category, str(n)]
 
+            # the newest failure in one line, shown inline without a click
+            newest = max(records, key=lambda r: (r.created_on, r.build_uuid))
+            inline = metadata_row(page, "newest_failure").locator("xpath=td[2]")
+            expect(inline).to_contain_text(f"{newest.category} in step {newest.step}")
+            expect(inline).to_contain_text(newest.build_uuid[:8])
+
             dialog = open_markdown(page, "signature_table")
             check_signature_table(dialog, records)
             close_dialog(page, dialog)
 
             dialog = open_markdown(page, "failures")
             check_failures_markdown(dialog, records)
-            newest = max(records, key=lambda r: r.created_on)
             heading = dialog.get_by_role("heading", level=3).first
             heading.scroll_into_view_if_needed()
             expect(heading).to_contain_text(newest.build_uuid)

@@ -317,3 +317,6 @@ def test_the_failure_list_and_the_signature_table_name_the_same_first_build():
         failures = meta["failures"].value
         assert "| `sig1` | unit_test | test | 2 | 0 | 0% | 2026-11-02 | `aaa` |" in table
         assert failures.count("seen twice since 02 Nov 2026, first in build `aaa`") == 2
+        assert meta["newest_failure"].value == (
+            "**unit_test** in step **test** of api `bbb` (2026-11-02 09:30 UTC): 1 failed"
+        )

@@ -291,6 +291,13 @@ def _metadata(
     metadata.update({f"category.{c}": counts.get(c, 0) for c in CATEGORIES})
     metadata["by_category"] = dg.MetadataValue.md(_categories_md(counts))
     metadata["signature_table"] = dg.MetadataValue.md(_signatures_md(stats, records))
+    if records:  # short enough for the UI to show inline, above the long tables
+        newest = max(records, key=lambda r: (r.created_on, r.build_uuid))
+        metadata["newest_failure"] = dg.MetadataValue.md(
+            f"**{newest.category}** in step **{newest.step}** of {newest.worker} "
+            f"`{newest.build_uuid[:8]}` ({newest.created_on:%Y-%m-%d %H:%M} UTC): "
+            f"{short_summary(newest)}"
+        )
     metadata["failures"] = dg.MetadataValue.md(_failures_md(records, flaky, stats))
     if window is not None:
         metadata.update(_success_rates(attempts, window))
