@@ -78,6 +78,60 @@ def test_each_failure_variant_renders_a_log_the_triage_reads(kind, variant):
         assert found.category == variant.category, (found, texts[-8:])
 
 
+# For each variant, a piece of the line that states its failure (the check that got
+# the wrong status, the compiler's error, the API's refusal): the evidence must show
+# that line, not only what follows it. A new variant needs an entry here.
+STATES = (
+    "error: lockfile had changes, but lockfile is frozen",
+    "Wrangler requires at least Node.js v20.0.0",
+    'No version matching "^4.9.2" found for specifier "hono"',
+    "src/routes/admin.ts:31:9 lint/style/useConst",
+    "'session' is assigned a value but never used",
+    "File content differs from formatting output",
+    'Rollup failed to resolve import "@/lib/session"',
+    "error TS2322: Type 'string' is not assignable to type 'number'.",
+    "Error: expect(locator).toBeVisible() failed",
+    "AssertionError: expected 503 to be 200",
+    "smoke: GET /health answered 500, expected 200",
+    "Authentication error [code: 10000]",
+    'bindings must have a "database_id" field',
+    "Your Worker exceeded the size limit of 10 MiB",
+    "JavaScript heap out of memory",
+    "smoke: timed out after 2 minutes waiting for",
+    "error: ConnectionRefused downloading package manifest",
+    "workers.api.error.unknown [code: 10013]",
+    "the build container stopped responding",
+)
+
+
+def stating_piece(variant) -> str:
+    """The piece of STATES found in ``variant``: on exactly one of its lines."""
+    found = [piece for piece in STATES for line in variant.lines if piece in line]
+    assert len(found) == 1, (variant.category, found)
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "variant"),
+    VARIANTS,
+    ids=[f"{k or 'flaky'}-{v.category}-{i}" for i, (k, v) in enumerate(VARIANTS)],
+)
+def test_the_evidence_of_each_variant_shows_the_line_that_states_the_failure(kind, variant):
+    build = api_build(uuid_showing(kind, variant), "fail")
+    lines = build_log(
+        build, worker="moltworker-staging", failure=kind, version_id=None, rescued=kind is None
+    )
+    piece = stating_piece(variant)
+    stated = next(n for n, (_, text) in enumerate(lines, 1) if piece in text)
+    passing = text_of(
+        build_log(api_build("pass", "success"), worker="w", failure=None, version_id="v")
+    )
+    for compared in (None, passing):
+        found = triage(text_of(lines), passing=compared, steps=STEPS)
+        assert found.evidence_start <= stated <= found.evidence_end, (found, stated)
+        assert found.certain
+
+
 def test_a_passing_log_runs_every_gate_step_and_deploys():
     texts = [
         t

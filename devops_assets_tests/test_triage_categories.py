@@ -191,3 +191,33 @@ def test_only_a_count_of_one_or_more_makes_a_test_summary_decisive(failed, passe
     assert categorise([failed]) == ("unit_test", True)
     assert decisive_tier(passed) not in (1, 3)
     assert categorise([passed])[0] != "unit_test"
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "smoke: GET /health answered 500, expected 200",
+        "  ✗ /api/status: expected 200 but got 503",
+        "smoke: GET https://edge-api.example.workers.dev/health -> 502",
+    ],
+)
+def test_the_smoke_check_that_failed_is_the_decisive_line(check):
+    # The checker prints the response body and its summary after the failing check:
+    # the evidence starts at (or just before) the check, which the summary quotes.
+    text = "\n".join(
+        [
+            "Executing user build command: bun run build && bun run test:smoke",
+            "$ bun run test:smoke",
+            "$ node scripts/smoke.mjs",
+            "smoke: wrangler dev ready on http://127.0.0.1:8787",
+            check,
+            'smoke: body {"ok":false,"error":"D1_ERROR: no such table: sessions"}',
+            "smoke: 1 of 4 checks failed",
+            'error: script "test:smoke" exited with code 1',
+            "Failed: error occurred while running build command",
+        ]
+    )
+    found = triage(text, steps=("test:smoke",))
+    assert (found.category, found.step, found.certain) == ("smoke_test", "test:smoke", True)
+    assert check in found.evidence
+    assert check.strip() in found.summary

@@ -79,6 +79,17 @@ NOISE = _re(
 )
 
 # --- decisive lines, strongest first: (tier, pattern) -----------------------------------
+# A smoke or health check that got the wrong HTTP status states the failure outright
+# ("GET /health answered 500, expected 200", "expected 200 but got 503",
+# "GET /health -> 500"), before the checker's "1 of 4 checks failed" summary.
+_HTTP_CHECK = (
+    r"|\b(?:answered|returned|responded(?: with)?|got|received)\s+(?:HTTP\s+|status\s+)?[45]\d\d\b"
+    r".{0,40}\bexpected\b"
+    r"|\bexpected (?:status |HTTP )?[1-3]\d\d\b.{0,40}"
+    r"\b(?:got|received|answered|returned|was)\s+(?:HTTP\s+|status\s+)?[45]\d\d\b"
+    r"|\b(?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)\s+\S+\s*(?:->|→|=>|answered|returned)\s*"
+    r"(?:HTTP\s+)?[45]\d\d\b"
+)
 DECISIVE: list[tuple[int, re.Pattern[str]]] = [
     (
         # A test runner's failure summary right before the failure details: wins over any
@@ -121,7 +132,7 @@ DECISIVE: list[tuple[int, re.Pattern[str]]] = [
             r"|Please commit all changes|^\s*operator: \w+|Timed out|timed out after"
             r"|exceeded the maximum|^\s*Code style issues found|would reformat|"
             r"Formatter would have printed|^\s*\[warn\] .*Code style|File content differs"
-            r"|check formatting|\bnot formatted\b|\bUnable to compile\b",
+            r"|check formatting|\bnot formatted\b|\bUnable to compile\b" + _HTTP_CHECK,
             re.I,
         ),
     ),
