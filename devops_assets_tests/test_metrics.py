@@ -251,6 +251,23 @@ def test_a_rescue_after_as_of_is_not_seen_and_one_after_the_period_is():
     assert rates(at(48)) == {"build_success_rate": 0.5, "build_success_rate_without_flaky": 1.0}
 
 
+def test_the_rescue_is_the_earliest_stop_of_the_later_successes():
+    # F fails 1-2 h; S1 starts first (3 h) but runs until 10 h; S2 starts at 4 h and
+    # stops at 5 h. Measured at 6 h, S2 has rescued F: F is flaky.
+    def timed(uuid, outcome, start, stop):
+        return Build(uuid, "api", "main", "A", "stopped", outcome, at(start), at(start), at(stop))
+
+    builds = [timed("f", "fail", 1, 2), timed("s1", "success", 3, 10), timed("s2", "success", 4, 5)]
+    history = History(CommitGraph(COMMITS), [], (), {"production": BuildArrays.from_builds(builds)})
+    values = {
+        v.metric: v.value
+        for v in measure(history, MetricSettings(), [Period("window", at(0), at(6))], as_of=at(6))
+        if v.metric.startswith("build_success_rate")
+    }
+    # S1 has not stopped by 6 h: rated are F and S2.
+    assert values == {"build_success_rate": 0.5, "build_success_rate_without_flaky": 1.0}
+
+
 def test_no_finished_builds_means_no_values():
     values = over_window(at(0), at(24), builds=[build("b5", None, 1, 0, status="running")])
     assert {v.metric: v.value for v in values} == {

@@ -104,21 +104,21 @@ class BuildArrays:
 
 
 def _rescues(builds: Sequence[Build]) -> dict[int, float]:
-    """id(build) → stop time of the first success after it among the attempts of its
-    worker, commit and branch (ordered by start, else creation, then uuid), for each
-    failed build a retry rescued."""
+    """id(build) → when a retry rescued it: the earliest stop among the successes that
+    started after it (ordered by start, else creation, then uuid) on its worker,
+    commit and branch, for each failed build such a success exists for."""
     groups: dict[tuple[str, str, str], list[Build]] = {}
     for b in builds:
         groups.setdefault((b.worker, b.commit_sha, b.branch), []).append(b)
     rescued: dict[int, float] = {}
     for group in groups.values():
         group.sort(key=lambda b: (b.started_on or b.created_on, b.build_uuid))
-        first_success = np.nan
+        earliest = np.inf  # of the successes after the build at hand
         for b in reversed(group):
             if b.outcome == "success":
-                first_success = b.stopped_on.timestamp()
-            elif RATED.get(b.outcome) == 0 and not np.isnan(first_success):
-                rescued[id(b)] = first_success
+                earliest = min(earliest, b.stopped_on.timestamp())
+            elif RATED.get(b.outcome) == 0 and earliest < np.inf:
+                rescued[id(b)] = earliest
     return rescued
 
 
@@ -423,15 +423,45 @@ def _delivery_values(
     return [_value(m, v, env, worker, period, settings) for m, v in figures.items()]
 
 
-def _build_values(builds: BuildArrays, env: str, period: Period) -> list[MetricValue]:
+@dataclass(frozen=True)
+class BuildCounts:
+    """The rated builds that stopped in a period: successes, failures, and the
+    failures a retry rescued (flaky)."""
+
+    successes: int
+    failures: int
+    flaky: int
+
+    @property
+    def success_rate(self) -> float | None:
+        rated = self.successes + self.failures
+        return self.successes / rated if rated else None
+
+    @property
+    def success_rate_without_flaky(self) -> float | None:
+        rated = self.successes + self.failures - self.flaky
+        return self.successes / rated if rated else None
+
+
+def build_counts(builds: BuildArrays, period: Period) -> BuildCounts:
+    """What the two build success rates of ``period`` are made of."""
     window = _slice(builds.stopped, period)
     outcome = builds.outcome[window]
-    rated = outcome[outcome >= 0]
-    flaky = (outcome == 0) & ~np.isnan(builds.rescued[window])
+    failed = outcome == 0
+    return BuildCounts(
+        successes=int((outcome == 1).sum()),
+        failures=int(failed.sum()),
+        flaky=int((failed & ~np.isnan(builds.rescued[window])).sum()),
+    )
+
+
+def _build_values(builds: BuildArrays, env: str, period: Period) -> list[MetricValue]:
+    window = _slice(builds.stopped, period)
+    counts = build_counts(builds, period)
     p50, p90, average = _stats(builds.duration[window])
     figures = {
-        "build_success_rate": _ratio(rated == 1),
-        "build_success_rate_without_flaky": _ratio(outcome[(outcome >= 0) & ~flaky] == 1),
+        "build_success_rate": counts.success_rate,
+        "build_success_rate_without_flaky": counts.success_rate_without_flaky,
         "build_duration_p50": p50,
         "build_duration_p90": p90,
         "build_duration_mean": average,
