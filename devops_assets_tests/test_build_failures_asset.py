@@ -19,6 +19,7 @@ from devops_assets.sources.cloudflare import MAX_LOG_PAGES
 from devops_assets.store import Warehouse
 from devops_assets.store.triage_ledger import TriageLedger
 from devops_assets.triage import CATEGORIES
+from devops_assets.triage.flaky import attempts_from_builds, success_rates
 from devops_assets_tests.emulator_fixtures import demo_over_http
 
 LOGS = r"/builds/builds/[0-9a-f-]+/logs$"
@@ -175,37 +176,35 @@ def test_a_build_whose_log_is_gone_is_reported_and_fetched_again_next_time(serve
     warehouse.close()
 
 
-def test_success_rates_with_flaky_agree_with_the_metric_engine_and_without_rise(served):
-    """The asset's rate counting every build is the metric engine's build_success_rate
-    of the same window (computed by another code path); without the rescued failures
-    it rises by exactly what those failures weighed."""
+def test_success_rates_are_the_health_figures_and_agree_with_the_retry_groups(served):
+    """The asset's rates per environment over the health window are the figures
+    pipeline_health shows (the engine's counts), and a second way — triage.flaky's
+    retry groups over the warehouse's builds, counted by start time — gives the same."""
     config, _, history, url = served
     run = materialize(config, "workers_builds", "dora_metrics", "pipeline_health")
     assert run.success
     meta = metadata_of(materialize(config, "build_failures"))
     warehouse = Warehouse(url)
     rows = warehouse.pipeline_health()
-    health = {(r.metric, r.environment): r.value for r in rows}
-    without = {
-        r.environment: r.detail["build_success_rate_without_flaky"]
-        for r in rows
-        if r.metric == "build_success_rate"
-    }
+    builds = warehouse.builds()
     warehouse.close()
-    compared = 0
-    for env in config.environments:
-        if env.worker is None or ("build_success_rate", env.name) not in health:
-            continue
-        compared += 1
-        assert meta[f"{env.worker} success [%]"] == pytest.approx(
-            100 * health[("build_success_rate", env.name)], abs=0.005
+    health = {r.environment: r for r in rows if r.metric == "build_success_rate"}
+    assert set(health) == {"staging", "production"}
+    for env, row in health.items():
+        shown = meta[f"{env} success [%]"]
+        without = meta[f"{env} without flaky [%]"]
+        assert shown == pytest.approx(100 * row.value, abs=0.005)
+        assert without == pytest.approx(
+            100 * row.detail["build_success_rate_without_flaky"], abs=0.005
         )
-        assert meta[f"{env.worker} without flaky [%]"] >= meta[f"{env.worker} success [%]"]
-        # ... and the engine's rate without flaky failures (its own grouping of retries)
-        assert meta[f"{env.worker} without flaky [%]"] == pytest.approx(
-            100 * without[env.name], abs=0.005
+        mine = [b for b in builds if config.environment_of_branch(b.branch) == env]
+        rates = success_rates(attempts_from_builds(mine), row.window_start, row.window_end)
+        assert shown == pytest.approx(100 * rates.with_flaky, abs=0.005)
+        assert without == pytest.approx(100 * rates.without_flaky, abs=0.005)
+        assert (
+            f"| {env} | {rates.successes + rates.failures} | {rates.failures} "
+            in (meta["build_success_rate"])
         )
-    assert compared == 2  # staging and production
     assert "| with flaky | without flaky |" in meta["build_success_rate"]
 
 
@@ -320,3 +319,52 @@ def test_the_failure_list_and_the_signature_table_name_the_same_first_build():
         assert meta["newest_failure"].value == (
             "**unit_test** in step **test** of api `bbb` (2026-11-02 09:30 UTC): 1 failed"
         )
+
+
+def test_an_unreadable_passing_log_leaves_the_failure_triaged_on_its_own_log(served):
+    """The passing build's log only sharpens a triage: when the API cannot give it,
+    the failure is triaged without it (nothing blamed on the failed build), and the
+    next run compares the two."""
+    from devops_assets.defs.ingest.build_failures import passing_build
+
+    config, app, history, url = served
+    assert materialize(config, "workers_builds").success
+    warehouse = Warehouse(url)
+    builds = warehouse.builds()
+    failed = [b for b in builds if b.outcome == "fail"]
+    compared = Counter(p.build_uuid for b in failed if (p := passing_build(b, builds)))
+    passing, sharing = compared.most_common(1)[0]
+    app.fail_next(rf"/builds/builds/{passing}/logs$", 500, times=100)
+
+    first = materialize(config, "build_failures")
+
+    assert first.success
+    meta = metadata_of(first)
+    assert (meta["triaged"], meta["logs_unreadable"]) == (len(failed), 0)
+    [check] = first.get_asset_check_evaluations()
+    assert check.passed
+    ledger = TriageLedger(warehouse)
+    alone = [t for t in ledger.triages() if t.passing_build is None]
+    assert len(alone) >= sharing
+    app._failures.clear()
+    assert materialize(config, "build_failures").success
+    assert sum(t.passing_build == passing for t in ledger.triages()) == sharing
+    warehouse.close()
+
+
+@pytest.mark.parametrize("odd", ["\u0000", "\ud800"], ids=["nul", "lone_surrogate"])
+def test_a_character_no_database_stores_is_replaced_not_fatal(served, odd):
+    config, app, history, url = served
+    failed = next(b for b in history.builds if b["outcome"] == "fail")
+    stamp = app.state.logs[failed["uuid"]][-1][0]
+    app.state.record_log(failed["uuid"], [[stamp, f"a tool printed {odd} here"]])
+
+    result = materialize(config, "workers_builds", "build_failures")
+
+    assert result.success
+    meta = metadata_of(result)
+    assert meta["triaged"] == meta["failed_builds"]
+    warehouse = Warehouse(url)
+    text = TriageLedger(warehouse).log(failed["uuid"]).text
+    warehouse.close()
+    assert "a tool printed \ufffd here" in text and odd not in text

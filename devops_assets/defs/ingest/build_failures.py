@@ -12,6 +12,7 @@ Failures a retry of the same commit rescued are marked flaky
 """
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -20,16 +21,14 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from devops_assets.defs.resources import CloudflareResource, PlatformResource, WarehouseResource
+from devops_assets.domain.engine import BuildArrays, build_counts
+from devops_assets.domain.measure import builds_by_environment
 from devops_assets.domain.models import Build
+from devops_assets.domain.periods import Period
 from devops_assets.sources.cloudflare import CloudflareError
 from devops_assets.store.triage_ledger import StoredLog, TriageLedger, TriageRecord
 from devops_assets.triage import CATEGORIES, triage
-from devops_assets.triage.flaky import (
-    attempts_from_builds,
-    flaky_attempts,
-    signature_stats,
-    success_rates,
-)
+from devops_assets.triage.flaky import attempts_from_builds, flaky_attempts, signature_stats
 from devops_assets.triage.mask import mask_lines
 
 OWNERS = ["team:platform"]
@@ -53,10 +52,20 @@ def fetch_log(ledger: TriageLedger, client, build: Build, now: datetime) -> Stor
             raise
         return None
     # Masked as a whole: a private key's body lines are masked with its BEGIN line.
-    text = "\n".join(mask_lines([line for _, line in lines]))
+    text = "\n".join(mask_lines([_storable(line) for _, line in lines]))
     stored = StoredLog(build.build_uuid, build.worker, len(lines), text, now)
     ledger.store_logs([stored])
     return stored
+
+
+# What no database text column takes: NUL (PostgreSQL refuses it) and lone UTF-16
+# surrogates (not encodable as UTF-8), which a JSON log page may carry as escapes.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(line: str) -> str:
+    """The line with each unstorable character replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", line)
 
 
 def triage_record(
@@ -109,6 +118,7 @@ def triage_failures(
     builds: Sequence[Build],
     steps: Sequence[str],
     now: Callable[[], datetime],
+    warn: Callable[..., None] = log.warning,
 ) -> tuple[list[TriageRecord], int, list[str], dict[str, str]]:
     """Triage every failed build of ``builds``: the records, how many logs were fetched,
     the uuids of failed builds whose log the API no longer has, and build uuid → the
@@ -121,7 +131,7 @@ def triage_failures(
     records, gone, unreadable, refused = [], [], {}, []
     for build in sorted((b for b in builds if b.outcome == "fail"), key=lambda b: b.created_on):
         try:
-            record = triage_build(ledger, client, build, builds, steps, now())
+            record = triage_build(ledger, client, build, builds, steps, now(), warn)
         except CloudflareError as exc:
             unreadable[build.build_uuid] = str(exc)
             if exc.status in REFUSED:
@@ -156,6 +166,7 @@ def triage_build(
     builds: Sequence[Build],
     steps: Sequence[str],
     now: datetime,
+    warn: Callable[..., None] = log.warning,
 ) -> TriageRecord | None:
     """Triage one failed build now (its log and a passing one's fetched only when not
     stored yet) and store the record; None when the API no longer has its log."""
@@ -164,7 +175,17 @@ def triage_build(
         return None
     passing, other = None, passing_build(build, builds)
     if other is not None:
-        passing_log = fetch_log(ledger, client, other, now)
+        try:
+            passing_log = fetch_log(ledger, client, other, now)
+        except CloudflareError as exc:
+            # the failure is still triaged, on its own log; the next run asks again
+            warn(
+                "build %s: the passing build %s's log could not be read, triaged without it: %s",
+                build.build_uuid,
+                other.build_uuid,
+                exc,
+            )
+            passing_log = None
         passing = (other, passing_log) if passing_log is not None else None
     record = triage_record(build, failed_log, passing, steps, now)
     stored = ledger.triage(build.build_uuid)
@@ -222,7 +243,12 @@ def build_failures(
     client = cloudflare.client()
     try:
         records, fetched, gone, unreadable = triage_failures(
-            ledger, client, builds, config.quality_gate, lambda: datetime.now(UTC)
+            ledger,
+            client,
+            builds,
+            config.quality_gate,
+            lambda: datetime.now(UTC),
+            context.log.warning,
         )
     except LogsRefused as exc:
         raise dg.Failure(str(exc)) from None
@@ -236,9 +262,11 @@ def build_failures(
         )
     context.log.info("Triaged %d failed builds; fetched %d logs", len(records), fetched)
     end = config.as_of or datetime.now(UTC)
-    window = (end - timedelta(days=config.health_window_days), end)
+    health = Period("window", end - timedelta(days=config.health_window_days), end)
+    metadata = _metadata(records, builds, fetched, len(gone), len(unreadable))
+    metadata.update(_success_rates(builds_by_environment(config, builds), health))
     return dg.MaterializeResult(
-        metadata=_metadata(records, builds, fetched, len(gone), window, len(unreadable)),
+        metadata=metadata,
         check_results=[_triaged_check(len(records), unreadable)],
     )
 
@@ -270,7 +298,6 @@ def _metadata(
     builds: list[Build],
     fetched: int,
     gone: int,
-    window: tuple[datetime, datetime] | None = None,
     unreadable: int = 0,
 ) -> dict:
     signatures = {r.build_uuid: r.signature for r in records}
@@ -299,36 +326,36 @@ def _metadata(
             f"{short_summary(newest)}"
         )
     metadata["failures"] = dg.MetadataValue.md(_failures_md(records, flaky, stats))
-    if window is not None:
-        metadata.update(_success_rates(attempts, window))
     return metadata
 
 
-def _success_rates(attempts, window: tuple[datetime, datetime]) -> dict:
-    """Each worker's build success rate over the health window, with and without the
-    failures a retry of the same commit rescued (docs/triage-flaky.md)."""
-    since, until = window
+def _success_rates(by_environment: dict[str, list[Build]], health: Period) -> dict:
+    """Each environment's build success rate over the health window, with and without
+    the failures a retry of the same commit rescued: the metric engine's own counts
+    (``build_counts``), so they are the figures dora_metrics and pipeline_health show
+    for the same window (docs/metrics.md)."""
     rows = [
-        f"Build success rate, {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC",
+        f"Build success rate, {health.start:%Y-%m-%d %H:%M} → {health.end:%Y-%m-%d %H:%M} UTC "
+        "(builds counted when they stopped)",
         "",
-        "| worker | builds | failures | flaky | with flaky | without flaky |",
+        "| environment | builds | failures | flaky | with flaky | without flaky |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     metadata: dict = {}
-    for worker in sorted({a.pipeline for a in attempts}):
-        mine = [a for a in attempts if a.pipeline == worker]
-        rates = success_rates(mine, since, until)
-        if rates.with_flaky is None:
+    for env, builds in sorted(by_environment.items()):
+        counts = build_counts(
+            BuildArrays.from_builds(builds).before(health.end.timestamp()), health
+        )
+        rate, without = counts.success_rate, counts.success_rate_without_flaky
+        if rate is None:
             continue
-        without = rates.without_flaky
         # percentages, short keys: the UI's metadata table plots them and shows them whole
-        metadata[f"{worker} success [%]"] = round(rates.with_flaky * 100, 2)
+        metadata[f"{env} success [%]"] = round(rate * 100, 2)
         if without is not None:
-            metadata[f"{worker} without flaky [%]"] = round(without * 100, 2)
+            metadata[f"{env} without flaky [%]"] = round(without * 100, 2)
         rows.append(
-            f"| {worker} | {rates.successes + rates.failures} | {rates.failures} "
-            f"| {rates.flaky_failures} | {rates.with_flaky:.1%} "
-            f"| {'—' if without is None else f'{without:.1%}'} |"
+            f"| {env} | {counts.successes + counts.failures} | {counts.failures} "
+            f"| {counts.flaky} | {rate:.1%} | {'—' if without is None else f'{without:.1%}'} |"
         )
     metadata["build_success_rate"] = dg.MetadataValue.md("\n".join(rows))
     return metadata
