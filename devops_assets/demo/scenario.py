@@ -15,6 +15,9 @@
    rotated; a pending D1 migration is refused on production before staging,
    then applied to staging and production; a setting changed on the dashboard
    shows as drift until ``sync_config`` puts git's configuration back.
+5. A flaky build (``flaky_story``): a staging build fails for no fault of its
+   commit, ``build_failures`` triages it, a retry of the same commit passes and
+   the failure counts as flaky.
 
 The sensors are evaluated here one tick at a time against the real instance
 (the daemon does the same every 30 s under ``make dev``); their runs go
@@ -251,8 +254,8 @@ def play(config: PlatformConfig, defs: dg.Definitions, instance) -> Story:
     story.say(f"  CI reported {len(config.quality_gate)} quality-gate steps passed for {bad[:12]}")
     _deploy_production(config, defs, instance, story, bad, "ship the upstream setting")
     story.say(f"  (that version is {release.tag}'s: the release before serves again)")
-    from devops_assets.demo import d1_story, drift_story, secrets_story
+    from devops_assets.demo import d1_story, drift_story, flaky_story, secrets_story
 
-    for chapter in (secrets_story, d1_story, drift_story):
+    for chapter in (secrets_story, d1_story, drift_story, flaky_story):
         story.lines.extend(chapter.play(config, defs, instance))
     return story

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from devops_assets.emulator.apistate import make_build, version_object
-from devops_assets.emulator.buildlogs import KINDS, failing_lines
+from devops_assets.emulator.buildlogs import FLAKY_KIND, KINDS, failing_lines
 from devops_assets.emulator.records import SimVersion
 from devops_assets.emulator.resources import from_wrangler, secret_names
 from devops_assets.emulator.state import iso_ms
@@ -90,12 +90,13 @@ class BuildControls:
 
         A build of ``push`` or ``add_build`` that succeeds uploads its version now.
         With ``failure`` (a kind of ``buildlogs.FAILURES``: dependency, typescript,
-        test, deploy, memory) a failed build's log ends with that step's error
-        output instead of a bare ``Build fail``.
+        test, deploy, memory; or ``flaky``, a failure nothing in the commit caused)
+        a failed build's log ends with that step's error output instead of a bare
+        ``Build fail``.
         """
         _check_choice("finish_build", "outcome", outcome, BUILD_OUTCOMES)
         if failure is not None:
-            _check_choice("finish_build", "failure", failure, KINDS)
+            _check_choice("finish_build", "failure", failure, (*KINDS, FLAKY_KIND))
         with self._lock:
             build = self.state.builds.get(build_uuid)
             if build is None:
