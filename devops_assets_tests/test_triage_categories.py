@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from devops_assets.triage import CATEGORIES, MAX_LINES, triage
-from devops_assets_tests.triage_logs import CASES, workers_log
+from devops_assets_tests.triage_logs import CASES, FAILED_BUILD, workers_log
 
 STEPS = {
     "dependency_install": "install",
@@ -221,3 +221,190 @@ def test_the_smoke_check_that_failed_is_the_decisive_line(check):
     assert (found.category, found.step, found.certain) == ("smoke_test", "test:smoke", True)
     assert check in found.evidence
     assert check.strip() in found.summary
+
+
+# --- fresh-user review (issue 6) --------------------------------------------------------
+
+BUN_CLOSING = 'error: script "build" exited with code 1'
+
+
+@pytest.mark.parametrize(
+    "closing", [[FAILED_BUILD], [BUN_CLOSING, FAILED_BUILD]], ids=["workers", "bun+workers"]
+)
+def test_an_unknown_failure_quotes_the_line_before_the_closing_boilerplate(closing):
+    text = workers_log(
+        "Executing user build command: ./ci.sh",
+        "generating the route table",
+        "route table checksum mismatch, refusing to continue",
+        *closing,
+    )
+    found = triage(text)
+    assert (found.category, found.certain) == ("unknown", False)
+    assert found.summary == (
+        "unknown: no rule recognised the failure; "
+        "nearest lines: route table checksum mismatch, refusing to continue"
+    )
+    assert found.evidence[-1] == closing[0]  # the evidence still shows how the step ended
+
+
+def test_the_hand_made_unknown_quotes_its_last_informative_line():
+    found = triage(CASES["unknown"][0])
+    assert found.summary.endswith("nearest lines: writing CHANGELOG entry")
+
+
+@pytest.mark.parametrize(
+    ("body", "category", "certain"),
+    [
+        (
+            # the command names a kind (a guess); the stage line says the build command ran
+            [
+                "Executing user build command: wrangler deploy --dry-run --outdir dist",
+                "route table checksum mismatch, refusing to continue",
+            ],
+            "deploy",
+            False,
+        ),
+        (
+            [
+                "Executing user build command: bun run build",
+                "$ wrangler deploy --dry-run --outdir dist",
+                "route table checksum mismatch, refusing to continue",
+                BUN_CLOSING,
+            ],
+            "deploy",
+            False,
+        ),
+        (
+            # a deploy the build command runs fails the build stage, even when certain
+            [
+                "Executing user build command: bun run build && wrangler deploy",
+                "✘ [ERROR] A request to the Cloudflare API (/accounts/8d1e0a/workers/scripts/edge-api) failed.",
+                "  Authentication error [code: 10000]",
+            ],
+            "deploy",
+            True,
+        ),
+    ],
+    ids=["guess-from-stage-command", "guess-from-script", "certain"],
+)
+def test_the_category_never_overrides_the_stage_the_log_states(body, category, certain):
+    found = triage(workers_log(*body, FAILED_BUILD))
+    assert (found.category, found.certain, found.step) == (category, certain, "build")
+    if not certain:
+        assert found.summary.startswith(f"probably {category} in step build (not certain): ")
+
+
+def test_without_a_stage_line_the_category_names_the_stage():
+    found = triage(
+        "$ npx wrangler deploy\n"
+        "✘ [ERROR] A request to the Cloudflare API (/accounts/8d1e0a/workers/scripts/edge-api) failed.\n"
+        "  Authentication error [code: 10000]\n"
+    )
+    assert (found.category, found.step) == ("deploy", "deploy")
+
+
+@pytest.mark.parametrize(
+    ("lines", "banner", "cause"),
+    [
+        (
+            [
+                "$ vite build",
+                "vite v6.3.5 building for production...",
+                "✓ 41 modules transformed.",
+                "✗ Build failed in 412ms",
+                "error during build:",
+                '[vite]: Rollup failed to resolve import "@/lib/session" from "/opt/buildhome/repo/src/client/App.tsx".',
+                BUN_CLOSING,
+            ],
+            "✗ Build failed in 412ms",
+            '[vite]: Rollup failed to resolve import "@/lib/session"',
+        ),
+        (
+            [
+                "$ npx wrangler deploy",
+                "✘ [ERROR] A request to the Cloudflare API (/accounts/8d1e0a/workers/scripts/edge-api/versions) failed.",
+                "",
+                "  Your Worker exceeded the size limit of 3 MiB. [code: 10027]",
+            ],
+            "A request to the Cloudflare API",
+            "Your Worker exceeded the size limit of 3 MiB. [code: 10027]",
+        ),
+        (
+            [
+                "$ mvn -B test",
+                "[ERROR] COMPILATION ERROR : ",
+                "[INFO] -------------------------------------------------------------",
+                "[ERROR] /app/src/main/java/Foo.java:[27,12] cannot find symbol",
+                "[INFO] 1 error",
+            ],
+            "COMPILATION ERROR",
+            "[ERROR] /app/src/main/java/Foo.java:[27,12] cannot find symbol",
+        ),
+        (
+            [
+                "$ python scripts/notify.py",
+                "Traceback (most recent call last):",
+                '  File "scripts/notify.py", line 23, in <module>',
+                "    client = Github(token)",
+                "NameError: name 'Github' is not defined",
+            ],
+            "Traceback",
+            "NameError: name 'Github' is not defined",
+        ),
+    ],
+    ids=["vite", "wrangler-api", "maven", "python"],
+)
+def test_the_summary_quotes_the_cause_not_the_banner_before_it(lines, banner, cause):
+    found = triage("\n".join([*lines, FAILED_BUILD]) + "\n")
+    assert any(banner in line for line in found.evidence)  # the evidence keeps the banner
+    assert f": {cause}" in found.summary
+    assert banner not in found.summary
+
+
+def test_a_header_ending_in_a_colon_is_quoted_with_the_detail_it_introduces():
+    found = triage(CASES["config"][0])
+    assert found.summary == (
+        "config in step deploy: ✘ [ERROR] Processing wrangler.jsonc configuration: "
+        '- "d1_databases[0]" bindings should have a string "binding" field but got '
+        '{"database_name":"app-db"}.'
+    )
+
+
+def _emulator_log(failure) -> str:
+    """The whole log the emulator writes for a build that breaks as ``failure`` shows."""
+    from devops_assets.emulator import buildlogs
+
+    build = {
+        "build_uuid": "",
+        "build_outcome": "fail",
+        "created_on": "2026-11-30T18:00:00+00:00",
+        "running_on": "2026-11-30T18:00:05+00:00",
+        "stopped_on": "2026-11-30T18:03:05+00:00",
+        "build_trigger_metadata": {
+            "commit_hash": "c3fe91c8aae90cba41303f651fda70e594a794b4",
+            "commit_message": "chat: resume sessions",
+            "build_command": "bun run build",
+            "deploy_command": "bunx wrangler deploy",
+        },
+    }
+    for n in range(2000):
+        build["build_uuid"] = f"4002af16-aab2-4b1e-89ec-{n:012d}"
+        if buildlogs.failure_for(build["build_uuid"], "typescript") is failure:
+            lines = buildlogs.build_log(
+                build, worker="edge-api", failure="typescript", version_id=None
+            )
+            return "\n".join(text for _, text in lines)
+    raise AssertionError("no build uuid draws the variant")
+
+
+def test_demo_push_build_fail_summary_quotes_the_rollup_error():
+    # `devops-assets demo-push --build fail` pushes a build failing as one of the
+    # "typescript" variants; the vite one printed "✗ Build failed in 412ms" first.
+    from devops_assets.emulator import buildlogs
+
+    [vite] = [f for f in buildlogs.FAILURES["typescript"] if f.category == "compile"]
+    found = triage(_emulator_log(vite), steps=tuple(buildlogs.STEP_AT))
+    assert (found.category, found.step, found.certain) == ("compile", "build", True)
+    assert found.summary.startswith(
+        'compile in step build: [vite]: Rollup failed to resolve import "@/lib/session" from '
+    )

@@ -194,3 +194,38 @@ def test_a_fifo_or_a_device_is_refused_before_it_is_read(tmp_path, capsys):
     assert "not a regular file" in refusal(capsys, fifo)
     assert "not a regular file" in refusal(capsys, "/dev/zero")
     assert "not a regular file" in refusal(capsys, tmp_path)
+
+
+# --- fresh-user review (issue 6): a timestamp goes, the indentation after it stays ------
+
+FRAME_LOG = [
+    "Executing user build command: bun run build",
+    "$ wrangler deploy --dry-run --outdir dist",
+    '✘ [ERROR] Expected ";" but found "}"',
+    "",
+    "    src/index.ts:12:4:",
+    "      12 │   return new Response(body)}",
+    "         │                            ^",
+    "         ╵                            ;",
+    "",
+    'error: script "build" exited with code 1',
+    "Failed: error occurred while running build command",
+]
+
+
+@pytest.mark.parametrize("separator", ["\t", " "], ids=["tab", "space"])
+def test_a_timestamped_plain_log_keeps_the_indentation_after_the_stamp(tmp_path, capsys, separator):
+    stamped = [
+        f"2026-12-04T10:14:{15 + i:02d}.{i:03d}Z{separator}{t}" for i, t in enumerate(FRAME_LOG)
+    ]
+    plain = tmp_path / "build.log"
+    plain.write_text("\n".join(stamped) + "\n")
+    pages = tmp_path / "build.json"
+    pages.write_text(json.dumps(page([[i, t] for i, t in enumerate(FRAME_LOG)])))
+
+    from_plain, from_json = run_json(capsys, str(plain)), run_json(capsys, str(pages))
+    # The JSON form carries no stamps; the plain form, its stamps taken off, is the same.
+    assert from_plain == from_json
+    start, end = from_plain["evidence_start"], from_plain["evidence_end"]
+    assert from_plain["evidence"] == FRAME_LOG[start - 1 : end]  # numbers and text agree
+    assert "         │                            ^" in from_plain["evidence"]  # caret column

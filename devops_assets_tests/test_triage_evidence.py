@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from devops_assets.triage import normalise, triage
+from devops_assets.triage import MAX_LINES, normalise, triage
 from devops_assets.triage.mask import mask, mask_lines
 from devops_assets_tests import test_build_failures_asset
 
@@ -401,3 +401,91 @@ def test_the_build_failures_asset_stores_and_shows_no_key_body_token_or_coloured
     needles = [PEM_BODY[0][:16], PEM_BODY[1][:16], CF_TOKEN, "colouredSecret123"]
     leaks = {where: [n for n in needles if n in text] for where, text in places.items()}
     assert not any(leaks.values()), leaks
+
+
+# --- fresh-user review (issue 6) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "seen"),
+    [
+        ("2026-12-04T10:14:19.770Z\t       |   ^", "       |   ^"),
+        (
+            "2026-12-04T10:14:19.770Z   Type 'undefined' is not assignable",
+            "  Type 'undefined' is not assignable",
+        ),
+        ("2026-12-04 10:14:19,770 [INFO]  ok", "[INFO]  ok"),
+        ("2026-12-04T10:14:19+01:00 x", "x"),
+        ("2026-12-04T10:14:19.770Z\t", ""),
+    ],
+)
+def test_clean_takes_off_the_stamp_and_one_separator_only(line, seen):
+    from devops_assets.triage.normalise import clean
+
+    assert clean(line) == seen
+
+
+VITEST_RUN = [
+    "Executing user build command: bun run test",
+    "$ vitest run",
+    "",
+    " RUN  v3.2.4 /opt/buildhome/repo",
+    "",
+    " ✓ test/config.test.ts (12 tests) 8ms",
+    " ❯ test/gateway.test.ts (9 tests | 1 failed) 41ms",
+    "   × gateway > retries upstream calls on 503 12ms",
+    "     → expected 503 to be 200 // Object.is equality",
+    "",
+    "⎯⎯⎯⎯⎯⎯⎯ Failed Tests 1 ⎯⎯⎯⎯⎯⎯⎯",
+    "",
+    " FAIL  test/gateway.test.ts > gateway > retries upstream calls on 503",
+    "AssertionError: expected 503 to be 200 // Object.is equality",
+    "",
+    "- Expected",
+    "+ Received",
+    "",
+    "- 200",
+    "+ 503",
+    "",
+    " ❯ test/gateway.test.ts:88:27",
+    "     86|     const res = await worker.fetch(req, env);",
+    "     87|     expect(calls).toBe(3);",
+    "     88|     expect(res.status).toBe(200);",
+    "       |                        ^",
+    "     89|   });",
+    "     90| });",
+    "",
+    "⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯⎯[1/1]⎯",
+    "",
+    " Test Files  1 failed | 13 passed (14)",
+    "      Tests  1 failed | 97 passed (98)",
+    "   Start at  09:14:31",
+    "   Duration  4.61s (transform 312ms, setup 0ms, collect 1.02s, tests 2.01s)",
+    "",
+    'error: script "test" exited with code 1',
+    "Failed: error occurred while running build command",
+]
+
+
+def test_a_failure_longer_than_the_cap_keeps_its_start_and_drops_the_far_closing_lines():
+    # docs/triage.md: the span holds at most 15 lines from the decisive line (or the one
+    # introducing it) on; the closing lines end it only when they fall within those 15.
+    # Here they come 25 lines after the FAIL line: the failure's own lines are kept.
+    found = triage("\n".join(VITEST_RUN) + "\n")
+    fail = VITEST_RUN.index(" FAIL  test/gateway.test.ts > gateway > retries upstream calls on 503")
+    assert found.evidence_start == fail + 1
+    assert len(found.evidence) == 15 == MAX_LINES
+    assert found.evidence == tuple(VITEST_RUN[fail : fail + 15])
+    assert "AssertionError: expected 503 to be 200 // Object.is equality" in found.evidence
+    assert not any("exited with code" in line for line in found.evidence)
+
+
+def test_a_failure_within_the_cap_ends_at_its_closing_lines():
+    fail = VITEST_RUN.index(" FAIL  test/gateway.test.ts > gateway > retries upstream calls on 503")
+    short = [*VITEST_RUN[: fail + 2], " ❯ test/gateway.test.ts:88:27", *VITEST_RUN[-2:]]
+    found = triage("\n".join(short) + "\n")
+    assert found.evidence[-2:] == (
+        'error: script "test" exited with code 1',
+        "Failed: error occurred while running build command",
+    )
+    assert len(found.evidence) <= MAX_LINES

@@ -13,11 +13,19 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from devops_assets.triage.evidence import MAX_LINES, Span, choose_span
+from devops_assets.triage.evidence import MAX_LINES, Span, choose_span, is_command
 from devops_assets.triage.logs import LogError, LogText, read_log, split_lines
 from devops_assets.triage.mask import mask_lines
 from devops_assets.triage.normalise import clean, normalise
-from devops_assets.triage.rules import CATEGORIES, STEP_OF_CATEGORY, categorise
+from devops_assets.triage.rules import (
+    BANNER,
+    CATEGORIES,
+    NOISE,
+    STEP_OF_CATEGORY,
+    TERMINAL,
+    categorise,
+    decisive_tier,
+)
 from devops_assets.triage.signature import signature
 
 __all__ = [
@@ -99,11 +107,54 @@ def _step(cleaned: list[str], span: Span, category: str, steps: Sequence[str]) -
             if any(word in line for word in words):
                 marks.append((index, stage))
     latest = max(marks)[1] if marks else None
-    if latest in gate.values():
-        return latest
-    if category in STEP_OF_CATEGORY and (latest is None or category == "deploy"):
-        return STEP_OF_CATEGORY[category]
+    # The step the log states wins; the category (certain or a guess) names the stage
+    # only when the log states none.
     return latest or STEP_OF_CATEGORY.get(category, "unknown")
+
+
+# A ruler ("-----", "[INFO] ------", "⎯⎯⎯⎯") says nothing.
+_RULER = re.compile(r"^\s*(?:\[\w+\]\s*)?[^\w\s]*\s*$")
+
+
+def _informative(line: str) -> bool:
+    """A line that says something of its own: not blank or a ruler, not a step's closing
+    line or boilerplate, not a command line."""
+    return not (
+        _RULER.match(line) or TERMINAL.search(line) or NOISE.search(line) or is_command(line)
+    )
+
+
+def _headline(evidence: Sequence[str], decisive: int | None) -> str:
+    """The line the summary quotes: the most informative one of the evidence.
+
+    The decisive line, unless it only says that something failed (a :data:`BANNER`):
+    then the first error-shaped line after it, the cause. A line ending in ``:`` (a
+    header such as "Processing wrangler.jsonc configuration:") is joined to the detail
+    it introduces. Without a decisive line, the last informative line before the
+    step's closing lines (never the boilerplate "Failed: error occurred while …")."""
+    if not evidence:
+        return ""
+    if decisive is None:
+        said = [line for line in evidence if _informative(line)]
+        if said:
+            return said[-1].strip()
+        said = [line for line in evidence if line.strip() and not TERMINAL.search(line)]
+        return (said or list(evidence))[-1].strip()
+    index = decisive
+    if BANNER.search(evidence[index]):
+        for i in range(decisive + 1, len(evidence)):
+            line = evidence[i]
+            if TERMINAL.search(line) or is_command(line):
+                break
+            if not BANNER.search(line) and decisive_tier(line) in (1, 2, 3):
+                index = i
+                break
+    head = evidence[index].strip()
+    if head.endswith(":"):
+        detail = next((line for line in evidence[index + 1 :] if line.strip()), "")
+        if _informative(detail) and not BANNER.search(detail):
+            head = f"{head} {detail.strip()}"
+    return head
 
 
 def triage(text: str, *, passing: str | None = None, steps: Sequence[str] = ()) -> Triage:
@@ -119,8 +170,7 @@ def triage(text: str, *, passing: str | None = None, steps: Sequence[str] = ()) 
     certain = certain and span.decisive is not None and span.tier == 1
     step = _step(cleaned_all, span, category, steps)
     evidence = tuple(mask_lines(shown, before=cleaned_all[: span.start]))
-    head_index = (span.decisive if span.decisive is not None else span.end) - span.start
-    head = evidence[head_index].strip() if evidence else ""
+    head = _headline(evidence, None if span.decisive is None else span.decisive - span.start)
     head = head[:157] + "..." if len(head) > 160 else head
     if category == "unknown":
         summary = f"unknown: no rule recognised the failure; nearest lines: {head}"

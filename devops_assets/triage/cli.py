@@ -1,10 +1,11 @@
-"""devops-assets triage LOG [--pass PASSING_LOG] [--format json|table]
+"""devops-assets triage LOG [--pass PASSING_LOG] [--step NAME ...] [--format json|table]
 
 LOG is a plain or gzipped text log, or a Workers Builds logs JSON response (one page or
 a list of pages). An empty, binary, oversized (over 200 MB of text) or malformed log
-is refused with exit status 2 and a message that starts with its path. The JSON output
-has exactly the keys category, step, evidence_start, evidence_end, evidence, summary,
-signature; line numbers are 1-based and count "\\n" only.
+is refused with exit status 2 and one line on stderr: "devops-assets triage: LOG: why".
+The JSON output has exactly the keys category, step, evidence_start, evidence_end,
+evidence, summary, signature; line numbers are 1-based and count "\\n" only. A --step
+name is reported only when a command line of the log runs it ("$ bun run lint").
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def add_parser(subparsers) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="a quality-gate step name to report when the log shows it (repeatable)",
+        help="a quality-gate step name to report when a command line of the log runs it "
+        "(repeatable)",
     )
     parser.set_defaults(run=run)
 

@@ -13,8 +13,9 @@
    before the anchor are the evidence.
 5. The span starts one line before the decisive line when that line introduces it (a file
    name, a test title, a browser name) and runs on while the output stays on the same
-   failure: at most ``MAX_LINES`` lines, ending before a blank pair, a new command or the
-   step's closing lines.
+   failure: at most ``MAX_LINES`` lines, ending before a blank pair or a new command, or
+   at the step's closing lines when they fall within those lines (the span is one run of
+   the log's lines: a longer failure is cut at ``MAX_LINES`` and the closing lines left out).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class Span:
     tier: int  # 1 strong, 2 weak, 0 fallback
 
 
-def _is_command(text: str) -> bool:
+def is_command(text: str) -> bool:
+    """``text`` starts a step (``$ cmd``, ``> pkg@1.0.0 script``, a Workers Builds stage)."""
     return bool(COMMAND.search(text)) and not TERMINAL.search(text)
 
 
@@ -92,7 +94,7 @@ def _extend(cleaned: list[str], decisive: int, hi: int) -> tuple[int, int]:
         start = caret - 2  # a code frame ("file:line", the code, "^") introduces the error
     elif decisive > 0:
         before = cleaned[decisive - 1].strip()
-        if before and not _is_command(before) and not TERMINAL.search(before) and len(before) < 240:
+        if before and not is_command(before) and not TERMINAL.search(before) and len(before) < 240:
             start = decisive - 1
     end = decisive
     blanks = 0
@@ -104,7 +106,7 @@ def _extend(cleaned: list[str], decisive: int, hi: int) -> tuple[int, int]:
             while end + 1 < limit and TERMINAL.search(cleaned[end + 1]):
                 end += 1
             break
-        if _is_command(text) or NOISE.search(text) and "at " not in text:
+        if is_command(text) or NOISE.search(text) and "at " not in text:
             break
         if not text.strip():
             blanks += 1
@@ -118,7 +120,7 @@ def _extend(cleaned: list[str], decisive: int, hi: int) -> tuple[int, int]:
 
 def _command_before(cleaned: list[str], index: int) -> int:
     for i in range(min(index, len(cleaned) - 1), -1, -1):
-        if _is_command(cleaned[i]):
+        if is_command(cleaned[i]):
             return i
     return 0
 
@@ -144,7 +146,7 @@ def _anchor(cleaned: list[str]) -> int | None:
 def _step_end(cleaned: list[str], anchor: int) -> int:
     """Output can trail the failure message (buffers): the step ends at the next command."""
     for i in range(anchor + 1, min(len(cleaned), anchor + 200)):
-        if _is_command(cleaned[i]) or cleaned[i].startswith("Done. Your build exited"):
+        if is_command(cleaned[i]) or cleaned[i].startswith("Done. Your build exited"):
             return i
     return min(len(cleaned), anchor + 200)
 
@@ -189,7 +191,7 @@ def choose_span(lines: list[str], passing: list[str] | None = None) -> Span:
     def command_of(index: int) -> str:
         """The failing command line and the two before it (``npm test`` → ``> vitest``)."""
         found: list[str] = []
-        while len(found) < 3 and _is_command(cleaned[index]):
+        while len(found) < 3 and is_command(cleaned[index]):
             found.insert(0, cleaned[index].strip())
             if index == 0 or not found[0].startswith(">"):  # a top-level step: stop
                 break

@@ -12,8 +12,10 @@ import re
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\[[0-9;]*m(?=\S)")
 _CI_MARKERS = re.compile(r"(?:travis_(?:fold|time):[\w.:=,-]*|##\[(?:group|endgroup)\])")
+# A leading timestamp and the one tab or space that separates it from the text: the
+# indentation after it is the tool's own (a code frame's caret column) and stays.
 _LEADING_STAMP = re.compile(
-    r"^\s*(?:\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\s*)"
+    r"^\s*\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?[\t ]?"
 )
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
@@ -61,7 +63,8 @@ def strip_ansi(line: str) -> str:
 
 
 def clean(line: str) -> str:
-    """What a reader sees of ``line``: no colours, no CI markers, no leading timestamp.
+    """What a reader sees of ``line``: no colours, no CI markers, no leading timestamp
+    (with its one separator; the indentation after it stays).
 
     A line redrawn with ``\\r`` keeps its last non-empty state, unless an earlier state
     carries words the last one lacks (Travis glues a whole step onto one line).

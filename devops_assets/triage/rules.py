@@ -78,6 +78,21 @@ NOISE = _re(
     re.I,
 )
 
+# Lines that say a step failed without saying why ("✗ Build failed in 412ms", "error
+# during build:", "1 failing", wrangler's "A request to the Cloudflare API (…) failed."):
+# the summary quotes the cause printed after them instead.
+BANNER = _re(
+    r"^\s*(?:[✗✘×]\s*)?(?:\[ERROR\]\s*)?Build failed(?: in [\d.]+\s*m?s| with \d+ errors?)?"
+    r"\s*[.:!]?\s*$"
+    r"|^\s*error during build:?\s*$|^\s*Found \d+ errors?\.?\s*$"
+    r"|Some errors were emitted while running checks"
+    r"|^\s*[1-9]\d* (?:failing|failed)\s*$|^\s*Failures:\s*$|^\s*=+ FAILURES =+\s*$"
+    r"|^\s*Summary of all failing tests\s*$|^\s*(?:\[ERROR\]\s*)?COMPILATION ERROR\s*:?\s*$"
+    r"|^\s*Traceback \(most recent call last\):?\s*$"
+    r"|A request to the Cloudflare API \(.*\) failed\.?\s*$",
+    re.I,
+)
+
 # --- decisive lines, strongest first: (tier, pattern) -----------------------------------
 # A smoke or health check that got the wrong HTTP status states the failure outright
 # ("GET /health answered 500, expected 200", "expected 200 but got 503",
