@@ -14,7 +14,7 @@ import string
 import pytest
 
 from devops_assets.triage import triage
-from devops_assets.triage.mask import mask
+from devops_assets.triage.mask import mask, mask_lines
 
 AWS_EXAMPLE = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's documentation example
 CF_TOKEN = "Qw3rTy9uIo0pAs1dFg2hJk4lZx5cVb6nM7_-Qa8W"  # 40 characters, like a Cloudflare token
@@ -212,3 +212,189 @@ def test_the_triage_evidence_masks_the_new_shapes_and_keeps_the_test_name():
     assert name in shown
     assert "s3cr3tPass" not in shown and AWS_EXAMPLE not in shown
     assert "deploy:***@git.example.com" in shown
+
+
+# --- private key blocks: PGP, and body lines behind a log prefix ------------------------
+
+KEY_BODY = [
+    "lQOYBGYx3kEBCADc4T7nYc2hP1qJ8vK0sLmZr5wX9eDfA6bUoN3iG2tHyQp4VjRk",
+    "W8zXe1uTfCg0hBnM7aS3dLq5oP9yI2rE6wK4vJ1sN8mQ7tY3uH0jD5fG8aZ2xC+/",
+    "Qw3rTy9uIo0pAs1dFg2hJk4lZx5cVb6nM7==",
+]
+
+
+def _shown(masked: list[str]) -> str:
+    return "\n".join(masked)
+
+
+def test_a_pgp_private_key_block_is_masked_to_its_end_line():
+    lines = [
+        "Error: could not import signing key:",
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+        "Version: GnuPG v2",
+        "",
+        *KEY_BODY,
+        "=Xk7Q",
+        "-----END PGP PRIVATE KEY BLOCK-----",
+        "npm ERR! code ELIFECYCLE",
+    ]
+    masked = mask_lines(lines)
+    assert masked[0] == lines[0] and masked[-1] == lines[-1]
+    assert set(masked[1:-1]) == {"***"}
+    # In the triage evidence too (the whole block after the error line).
+    result = triage("\n".join(["$ npm run release", *lines]))
+    shown = "\n".join(result.evidence) + result.summary
+    assert not any(part[8:40] in shown for part in KEY_BODY)
+    assert "Version: GnuPG" not in shown and "=Xk7Q" not in shown
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "#7 0.{n} ",  # Docker BuildKit: step and seconds
+        "2024-05-01T10:00:0{n}.1234567Z ",  # a GitHub Actions timestamp
+        "web-1  | ",  # docker compose
+    ],
+)
+def test_a_key_body_behind_a_log_prefix_is_masked_to_the_end_line(prefix):
+    def at(n: int, text: str) -> str:
+        return prefix.format(n=n) + text
+
+    lines = [
+        at(0, "-----BEGIN PRIVATE KEY-----"),
+        *[at(n + 1, part) for n, part in enumerate(KEY_BODY)],
+        at(5, "-----END PRIVATE KEY-----"),
+        at(6, "Error: could not load the key"),
+    ]
+    masked = mask_lines(lines)
+    assert not any(part[8:40] in _shown(masked) for part in KEY_BODY)
+    assert masked[:-1] == [at(n, "***") for n in (0, 1, 2, 3, 5)]
+    assert masked[-1] == lines[-1]
+    # Evidence starting in the middle of the block: the lines before it say so.
+    assert mask_lines(lines[2:], before=lines[:2]) == masked[2:]
+
+
+def test_a_prefixed_key_without_an_end_line_stops_at_the_first_other_line():
+    lines = [
+        "#7 0.215 -----BEGIN RSA PRIVATE KEY-----",
+        *[f"#7 0.216 {part}" for part in KEY_BODY],
+        "#7 0.300 Error: unexpected end of the key",
+        "#7 ERROR: process did not complete successfully",
+    ]
+    masked = mask_lines(lines)
+    assert masked[-2:] == lines[-2:]
+    assert not any(part[8:40] in _shown(masked) for part in KEY_BODY)
+
+
+# --- values masked whole ------------------------------------------------------------------
+
+AZURE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            f"DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={AZURE_KEY};EndpointSuffix=core.windows.net",
+            "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=***;EndpointSuffix=core.windows.net",
+        ),
+        (f"  {AZURE_KEY}", "  ***"),
+        ('password="hunter 2 horse"', 'password="***"'),
+        ('{"password": \'hunter 2 horse\', "user": "ann"}', '{"password": \'***\', "user": "ann"}'),
+        ("postgres://bob:pa/ss@db.example.com/x", "postgres://bob:***@db.example.com/x"),
+        ("passphrase: correcthorsebatterystaple", "passphrase: ***"),
+        ("GPG_PASSPHRASE=correcthorsebatterystaple", "GPG_PASSPHRASE=***"),
+        (
+            "curl -X POST https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+            "curl -X POST https://hooks.slack.com/services/T00000000/B00000000/***",
+        ),
+    ],
+)
+def test_a_secret_value_is_masked_whole(line, expected):
+    assert mask(line) == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # a port, then a path with an @ in it: no password
+        "https://registry.npmjs.org:443/@babel%2fcore",
+        "https://host.example.com:8080/a@b.example.com",
+        # a short quoted value, a placeholder
+        'auth: "none"',
+        "password: '${{ secrets.DB_PASSWORD }}'",
+    ],
+)
+def test_urls_and_short_quoted_values_stay(line):
+    assert mask(line) == line
+
+
+def test_random_base64_values_are_masked_bare():
+    rng = random.Random(7)
+    alphabet = string.ascii_letters + string.digits + "+/"
+    values = ["".join(rng.choice(alphabet) for _ in range(86)) + "==" for _ in range(500)]
+    escaped = [value for value in values if value[:40] in mask(f"  {value}")]
+    assert len(escaped) <= 1, escaped
+
+
+def test_a_token_wrapped_onto_the_next_line_is_masked():
+    assert mask_lines(["CLOUDFLARE_API_TOKEN=PtYgjmUhBel31iEl2hpC", "hYgCfrL1spNxnyVmihA-"]) == [
+        "CLOUDFLARE_API_TOKEN=***",
+        "***",
+    ]
+    # The second half as the first evidence line: the line before says so.
+    assert mask_lines(["hYgCfrL1spNxnyVmihA-"], before=["TOKEN=PtYgjmUhBel31iEl2hpC"]) == ["***"]
+    # Only one word that reads as no name, right after a value masked to the line's end.
+    lines = ["export DEPLOY_TOKEN=PtYgjmUhBel31iEl2hpC", "Done.", "hYgCfrL1spNxnyVmihA-"]
+    assert mask_lines(lines) == ["export DEPLOY_TOKEN=***", "Done.", "hYgCfrL1spNxnyVmihA-"]
+    lines = ["token=PtYgjmUhBel31iEl2hpC ok", "hYgCfrL1spNxnyVmihA-"]
+    assert mask_lines(lines)[1] == "hYgCfrL1spNxnyVmihA-"
+
+
+# --- names after a key word ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Error: Missing required secret: DATABASE_URL",
+        "✘ [ERROR] secret: MY_SECRET_NAME_2 is not set",
+        "  server-password: GITHUB_TOKEN",
+        "     xsrfCookieName: 'XSRF-TOKEN',",
+        "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: secretsmanager:GetSecretValue on resource: prod/db",
+        "ERROR in main.js from Terser: Unexpected token: punc (()",
+        "Unexpected token: keyword (const) [main.js:1,6]",
+        "Parsing error: Unexpected token: identifier",
+        "Error: Invalid token: JsonWebTokenError",
+        "auth-service:typecheck: src/a.ts(1,2): error TS2322: Type 'string' is not assignable to type 'number'.",
+        "auth-service:build: cache miss, executing 5f3b2c1d0e9a8b7c",
+        "> nx run auth-service:build:production",
+        "Error: secret: wrangler secret put MY_SECRET_NAME_2 first",
+    ],
+)
+def test_names_after_a_key_word_stay_readable(line):
+    assert mask(line) == line
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        # what the names above must not let through
+        ("password:Hunterhorse", "Hunterhorse"),
+        ("db-password:hunterhorse", "hunterhorse"),
+        ("--auth-token:abcdefghij", "abcdefghij"),
+        ("Invalid token: abc123def456", "abc123def456"),
+        ("token: X7KQ_9PLMZ2R4T", "X7KQ_9PLMZ2R4T"),
+        ('secret: "wrangler rotate 12"', "rotate 12"),
+    ],
+)
+def test_values_that_only_resemble_names_are_masked(line, secret):
+    assert secret not in mask(line)
+
+
+def test_the_source_text_a_parser_did_not_expect_stays():
+    line = "SyntaxError: Unexpected token function"
+    assert mask(line) == line
+    assert mask("Error: got Token abc123def456ghi") == "Error: got Token ***"
