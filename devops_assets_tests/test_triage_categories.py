@@ -408,3 +408,156 @@ def test_demo_push_build_fail_summary_quotes_the_rollup_error():
     assert found.summary.startswith(
         'compile in step build: [vite]: Rollup failed to resolve import "@/lib/session" from '
     )
+
+
+# --- breaker findings (issue 6): categories that were confidently wrong ------------------
+
+INSTALL = "Installing project dependencies: bun install --frozen-lockfile"
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [
+            "$ pnpm install --frozen-lockfile",
+            " ERR_PNPM_FETCH_500  GET https://registry.npmjs.org/hono: Internal Server Error - 500",
+            "",
+            "error Command failed with exit code 1.",
+        ],
+        [
+            "$ pnpm install",
+            " ERR_PNPM_FETCH_502  GET https://registry.npmjs.org/hono: Bad Gateway - 502",
+            "error Command failed with exit code 1.",
+        ],
+        [
+            "$ pnpm install",
+            " ERR_PNPM_META_FETCH_FAIL  GET https://registry.npmjs.org/hono: request to https://registry.npmjs.org/hono failed, reason: socket timeout",
+            "error Command failed with exit code 1.",
+        ],
+        [
+            "$ yarn install --frozen-lockfile",
+            "[2/4] Fetching packages...",
+            'error An unexpected error occurred: "https://registry.yarnpkg.com/react/-/react-18.2.0.tgz: ESOCKETTIMEDOUT".',
+            "info Visit https://yarnpkg.com/en/docs/cli/install for documentation about this command.",
+            "error Command failed with exit code 1.",
+        ],
+        [
+            INSTALL,
+            "bun install v1.1.0",
+            "error: ConnectionClosed downloading package manifest hono",
+            "error: hono@^4.0.0 failed to resolve",
+            "Failed: error occurred while installing tools or dependencies",
+        ],
+        [
+            "$ npm ci",
+            "npm ERR! code ERR_SOCKET_TIMEOUT",
+            "npm ERR! network Socket timeout",
+            "npm ERR! A complete log of this run can be found in: /root/.npm/_logs/x.log",
+        ],
+    ],
+    ids=[
+        "pnpm-500",
+        "pnpm-502",
+        "pnpm-socket-timeout",
+        "yarn-esockettimedout",
+        "bun-closed",
+        "npm-socket",
+    ],
+)
+def test_a_registry_failing_during_install_is_infrastructure(lines):
+    found = triage("\n".join(lines) + "\n")
+    assert (found.category, found.step) == ("infrastructure", "install")
+
+
+def test_an_eslint_report_is_lint_whatever_its_message_names():
+    found = triage(
+        workers_log(
+            "Executing user build command: npm run lint",
+            "> eslint src",
+            "",
+            "/opt/buildhome/repo/src/a.ts",
+            '  3:1  error  Do not use "@ts-ignore" because it alters compilation errors (TS2578 is hidden)  @typescript-eslint/ban-ts-comment',
+            "",
+            "✖ 1 problem (1 error, 0 warnings)",
+            "Failed: error occurred while running build command",
+        )
+    )
+    assert (found.category, found.certain) == ("lint", True)
+
+
+def vitest(title: str, *detail: str) -> str:
+    return workers_log(
+        "Executing user build command: npm test",
+        "> vitest run",
+        f" FAIL  {title}",
+        *detail,
+        " Test Files  1 failed (1)",
+        "Failed: error occurred while running build command",
+    )
+
+
+def jest(path: str, title: str, *detail: str) -> str:
+    return workers_log(
+        "Executing user build command: npm test",
+        "> jest",
+        f" FAIL  {path}",
+        f"  ● {title}",
+        *detail,
+        " Tests:  1 failed, 3 passed",
+        "Failed: error occurred while running build command",
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        vitest("src/a.test.ts > parses [en-US]", "AssertionError: expected 'x' to be 'y'"),
+        jest(
+            "src/headers.test.ts",
+            "sets cache header",
+            "    Expected: no-cache",
+            "    Received: public",
+        ),
+        vitest("src/lint/rules.test.ts > flags unused", "AssertionError: expected 2 to be 3"),
+        jest(
+            "src/load.test.ts",
+            "loads fixture",
+            "    ENOENT: no such file or directory, open 'fixtures/data.json'",
+        ),
+        vitest(
+            "src/config.test.ts > reads wrangler.toml vars",
+            "AssertionError: expected undefined to be 'prod'",
+        ),
+        vitest("src/tsc.test.ts > tsc reports error", "AssertionError: expected 0 to be 1"),
+        vitest(
+            "src/retry.test.ts > gives up when upstream timed out after 3 minutes",
+            "AssertionError: expected 'ok' to be 'gave up'",
+        ),
+    ],
+    ids=[
+        "title-[en-US]",
+        "no-cache",
+        "src/lint",
+        "fixture-enoent",
+        "wrangler.toml",
+        "tsc.test",
+        "timed-out-after",
+    ],
+)
+def test_a_unit_test_report_is_unit_test_whatever_its_titles_and_paths_say(text):
+    found = triage(text)
+    assert (found.category, found.step, found.certain) == ("unit_test", "build", True)
+
+
+def test_a_wrangler_warning_before_a_compile_error_does_not_make_it_config():
+    found = triage(
+        workers_log(
+            "Executing user build command: npx wrangler deploy --dry-run",
+            "▲ [WARNING] Processing wrangler.toml configuration:",
+            '    - Unexpected fields found in top-level field: "vars2"',
+            "✘ [ERROR] Build failed with 1 error:",
+            '  src/index.ts:3:7: ERROR: Expected ";" but found "x"',
+            "Failed: error occurred while running build command",
+        )
+    )
+    assert (found.category, found.certain) == ("compile", True)

@@ -15,7 +15,17 @@ from devops_assets.triage import read_log
 from devops_assets.triage.logs import MAX_TEXT_BYTES
 from devops_assets_tests.triage_logs import CASES
 
-KEYS = {"category", "step", "evidence_start", "evidence_end", "evidence", "summary", "signature"}
+# The issue's keys, and ``certain`` (false for a guess or ``unknown``).
+ISSUE_KEYS = {
+    "category",
+    "step",
+    "evidence_start",
+    "evidence_end",
+    "evidence",
+    "summary",
+    "signature",
+}
+KEYS = ISSUE_KEYS | {"certain"}
 
 # npm's progress bar redraws one line with "\r": all of it is ONE line when counting "\n".
 PROGRESS = "".join(f"\r[{'#' * n}{'.' * (10 - n)}] {n * 10}% reify:hono" for n in range(11))
@@ -44,6 +54,7 @@ def test_json_keys_and_line_numbers_count_newlines_only(tmp_path, capsys):
     out = run_json(capsys, str(path))
     assert set(out) == KEYS
     assert out["category"] == "typecheck"
+    assert out["certain"] is True
     decisive = "src/index.ts(3,1): error TS2304: Cannot find name 'KVNamespace'."
     # Line 7 when counting "\n" (splitlines() would say 18: each "\r" is a break there).
     assert CR_LOG.split("\n").index(decisive) + 1 == 7
@@ -151,6 +162,11 @@ def page(lines, **result) -> dict:
             "the API answered with an error, not a log: no",
         ),
         (json.dumps(page([[1, "a"]], truncated=True, cursor="c")).encode(), "truncated: true"),
+        (b'{"success": false}', "an API error answer (success: false) without errors"),
+        (
+            b'{"success": false, "errors": []}',
+            "an API error answer (success: false) without errors",
+        ),
         (bytes(range(256)) * 64, "binary content"),
         (b"Error: x\n" + b"\x00" * 500, "binary content"),
     ],
@@ -229,3 +245,60 @@ def test_a_timestamped_plain_log_keeps_the_indentation_after_the_stamp(tmp_path,
     start, end = from_plain["evidence_start"], from_plain["evidence_end"]
     assert from_plain["evidence"] == FRAME_LOG[start - 1 : end]  # numbers and text agree
     assert "         │                            ^" in from_plain["evidence"]  # caret column
+
+
+# --- breaker findings (issue 6) ------------------------------------------------------------
+
+PAGE_LINES = [[1, "$ npm test"], [2, "Error: inside json"], [3, "npm ERR! code ELIFECYCLE"]]
+
+
+def test_a_logs_json_file_with_a_byte_order_mark_is_read_as_json(tmp_path):
+    path = tmp_path / "build.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(page(PAGE_LINES)).encode())
+    assert read_log(path).lines == [text for _, text in PAGE_LINES]
+
+
+def test_a_text_log_with_a_byte_order_mark_starts_with_its_first_word(tmp_path):
+    path = tmp_path / "build.log"
+    path.write_bytes(b"\xef\xbb\xbfError: first line\n")
+    assert read_log(path).lines == ["Error: first line"]
+
+
+@pytest.mark.parametrize("escape", ["\\u0000", "\\ud800", "\\udfff"])
+def test_a_nul_or_lone_surrogate_in_json_lines_becomes_a_replacement_character(
+    tmp_path, capsys, escape
+):
+    path = tmp_path / "build.json"
+    lines = [[1, "$ npm test"], [2, f"Error: bad {escape} char"], [3, "npm ERR! code ELIFECYCLE"]]
+    # json.dumps escapes the backslash; undo that, so the file holds the escape itself.
+    path.write_text(json.dumps(page(lines)).replace("\\\\u", "\\u"))
+    assert read_log(path).lines[1] == "Error: bad \ufffd char"
+    out = run_json(capsys, str(path))  # no traceback: a JSON answer
+    assert "Error: bad \ufffd char" in out["evidence"]
+
+
+@pytest.mark.parametrize("lines", [3, 100_000], ids=["small", "large"])
+def test_one_nul_byte_is_shown_as_a_replacement_character_whatever_the_log_size(tmp_path, lines):
+    # One rule for every size: a log is binary when more than a quarter of its characters
+    # are NULs or not UTF-8; a stray NUL in a real log is shown as U+FFFD.
+    path = tmp_path / "build.log"
+    body = b"".join(b"line %d ok\n" % i for i in range(lines))
+    path.write_bytes(b"$ npm test\n" + body + b"Error: has\x00nul\nnpm ERR! code ELIFECYCLE\n")
+    assert read_log(path).lines[-2] == "Error: has\ufffdnul"
+
+
+def test_a_json_log_of_mostly_nul_characters_is_binary(tmp_path, capsys):
+    path = tmp_path / "build.json"
+    path.write_text(json.dumps(page([[1, "\x00" * 100], [2, "Error: x"]])))
+    assert "binary content" in refusal(capsys, path)
+
+
+def test_the_json_answer_says_whether_the_category_is_certain(tmp_path, capsys):
+    path = tmp_path / "build.log"
+    path.write_text(
+        "Executing user build command: npm test\n> node scripts/run-tests.mjs\n"
+        "Failed: error occurred while running build command\n"
+    )
+    out = run_json(capsys, str(path))
+    assert (out["category"], out["certain"]) == ("unit_test", False)
+    assert out["summary"].startswith("probably unit_test")

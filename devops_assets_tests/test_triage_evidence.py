@@ -489,3 +489,145 @@ def test_a_failure_within_the_cap_ends_at_its_closing_lines():
         "Failed: error occurred while running build command",
     )
     assert len(found.evidence) <= MAX_LINES
+
+
+# --- breaker findings (issue 6) ------------------------------------------------------------
+
+
+class _CountedLines(list):
+    """A list of lines that counts how many of them are read (one by one or in slices)."""
+
+    reads = 0
+
+    def __iter__(self):
+        for line in super().__iter__():
+            self.reads += 1
+            yield line
+
+    def __getitem__(self, key):
+        got = super().__getitem__(key)
+        self.reads += len(got) if isinstance(key, slice) else 1
+        return got
+
+
+def test_the_anchor_search_stops_at_the_anchors_it_keeps():
+    # One "##[error]" annotation per lint error: 160 000 step-ending lines. The search
+    # used to find every one (re-slicing the rest of the log each time: quadratic).
+    from devops_assets.triage.evidence import _anchors
+
+    lines = _CountedLines(["$ npm run lint", *["##[error]src/a.ts:1:1 no-unused-vars"] * 160_000])
+    assert _anchors(lines)[:8] == list(range(1, 9))  # the first eight failed steps are kept
+    assert lines.reads <= 8 + 2
+
+
+def test_rules_read_a_line_up_to_its_first_2000_characters():
+    # A CI line glued with "\r" can run to hundreds of KB; the rules read its start only
+    # (the same cut masking makes), so their work per line is bounded.
+    def log(prefix_words: int) -> str:
+        line = "progress " * prefix_words + "ECONNRESET while fetching"
+        return "\n".join(["$ npm test", line, "npm ERR! code ELIFECYCLE"]) + "\n"
+
+    assert triage(log(100)).category == "infrastructure"  # at character 900: read
+    far = triage(log(300))  # at character 2700: not read
+    assert far.category != "infrastructure"
+    assert far.evidence[far.evidence.index("npm ERR! code ELIFECYCLE") - 1].endswith(" [...]")
+
+
+@pytest.mark.parametrize(
+    ("line", "seen"),
+    [
+        ("[mocha] Error: connection lost", "[mocha] Error: connection lost"),
+        ("[mf:err] Error: Miniflare failed", "[mf:err] Error: Miniflare failed"),
+        ("[main] INFO starting", "[main] INFO starting"),
+        ("✓ parses dates [12ms]", "✓ parses dates [12ms]"),
+        ("[31mError[39m: boom", "Error: boom"),
+        ("[2msrc/[22ma.test.ts", "src/a.test.ts"),
+        ("[mError: x", "Error: x"),
+    ],
+)
+def test_clean_tells_a_colour_code_without_its_escape_from_a_bracketed_word(line, seen):
+    from devops_assets.triage.normalise import clean
+
+    assert clean(line) == seen
+
+
+def test_the_evidence_is_the_exact_text_of_bracketed_lines():
+    lines = [
+        "$ npm test",
+        "[mocha] Error: connection lost",
+        "[mf:err] Error: Miniflare failed",
+        "npm ERR! code ELIFECYCLE",
+    ]
+    found = triage("\n".join(lines) + "\n")
+    assert found.evidence == tuple(lines[found.evidence_start - 1 : found.evidence_end])
+    assert "[mf:err]" in found.summary or "[mocha]" in found.summary
+
+
+TYPECHECK_FAIL = [
+    "$ npm run typecheck",
+    "src/a.ts(1,2): error TS2322: Type 'x' is not assignable to type 'y'.",
+    "npm ERR! code ELIFECYCLE",
+]
+
+
+def test_a_passing_log_identical_to_the_failing_one_decides_nothing():
+    text = "\n".join(TYPECHECK_FAIL) + "\n"
+    assert triage(text).certain  # alone, the TS error is decisive
+    found = triage(text, passing=text)
+    assert (found.category, found.certain) == ("unknown", False)
+    assert found.summary.startswith(
+        "unknown: the failing log has no line the passing one lacks; nearest lines: "
+    )
+    assert TYPECHECK_FAIL[1] in found.evidence  # still shown, as the nearest lines
+
+
+def test_a_line_the_passing_log_also_prints_is_never_certain():
+    # New lines only after the failed step: the TS error (printed by the passing build
+    # too) is shown, as a guess.
+    failing = [*TYPECHECK_FAIL, "$ ./scripts/upload-logs.sh", "uploaded 3 files to the bucket"]
+    found = triage("\n".join(failing) + "\n", passing="\n".join(TYPECHECK_FAIL) + "\n")
+    assert TYPECHECK_FAIL[1] in found.evidence
+    assert not found.certain
+    assert found.summary.startswith("probably typecheck")
+
+
+NOISY_PASS = [
+    "Executing user build command: bun run build",
+    "$ node scripts/check-env.mjs && tsc --noEmit && wrangler deploy --dry-run --outdir dist",
+    "Error: SENTRY_DSN not set, error reporting disabled",
+    "warning: 3 routes have no handler tests",
+    "Total Upload: 182.41 KiB / gzip: 38.90 KiB",
+    "Success: Build command completed",
+]
+ROUTE = "route /v1/chat has two handlers (src/routes/chat.ts, src/routes/legacy.ts)"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Nothing error-shaped is new; a count changed ("4 routes") and one line is new.
+        [
+            "Error: SENTRY_DSN not set, error reporting disabled",
+            "warning: 4 routes have no handler tests",
+            ROUTE,
+        ],
+        # A new banner, then a line both logs print, then the new cause.
+        ["✗ Build failed in 412ms", "Error: SENTRY_DSN not set, error reporting disabled", ROUTE],
+    ],
+    ids=["no-error-shaped-new-line", "banner"],
+)
+def test_with_a_passing_log_the_summary_quotes_a_new_line(body):
+    failing = [
+        *NOISY_PASS[:2],
+        *body,
+        'error: script "build" exited with code 1',
+        "Failed: error occurred while running build command",
+    ]
+    found = triage("\n".join(failing) + "\n", passing="\n".join(NOISY_PASS) + "\n")
+    assert ROUTE in found.summary
+    assert "SENTRY_DSN" not in found.summary
+
+
+def test_a_lone_surrogate_in_the_text_does_not_stop_the_triage():
+    found = triage("$ npm test\nError: bad \ud800 char\nnpm ERR! code ELIFECYCLE\n")
+    assert len(found.signature) == 12

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from devops_assets.triage.evidence import MAX_LINES, Span, choose_span, is_command
+from devops_assets.triage.evidence import MAX_LINES, Span, choose_span, clean_lines, is_command
 from devops_assets.triage.logs import LogError, LogText, read_log, split_lines
 from devops_assets.triage.mask import mask_lines
 from devops_assets.triage.normalise import clean, normalise
@@ -59,9 +59,8 @@ class Triage:
     certain: bool
 
     def as_json(self) -> dict:
-        """The CLI's JSON object (``certain`` is folded into the summary)."""
+        """The CLI's JSON object: every field (``certain`` too, false for a guess)."""
         data = asdict(self)
-        data.pop("certain")
         data["evidence"] = list(self.evidence)
         return data
 
@@ -124,31 +123,44 @@ def _informative(line: str) -> bool:
     )
 
 
-def _headline(evidence: Sequence[str], decisive: int | None) -> str:
+def _headline(
+    evidence: Sequence[str], decisive: int | None, new: Sequence[bool] | None = None
+) -> str:
     """The line the summary quotes: the most informative one of the evidence.
 
     The decisive line, unless it only says that something failed (a :data:`BANNER`):
     then the first error-shaped line after it, the cause. A line ending in ``:`` (a
     header such as "Processing wrangler.jsonc configuration:") is joined to the detail
     it introduces. Without a decisive line, the last informative line before the
-    step's closing lines (never the boilerplate "Failed: error occurred while …")."""
+    step's closing lines (never the boilerplate "Failed: error occurred while …").
+    ``new``: which lines the passing log lacks; the cause is then taken from those."""
     if not evidence:
         return ""
+    compared = new is not None and any(new)
+    fresh = list(new) if compared else [True] * len(evidence)
     if decisive is None:
-        said = [line for line in evidence if _informative(line)]
+        said = [line for line, is_new in zip(evidence, fresh, strict=True) if is_new]
+        said = [line for line in said if _informative(line)] or [
+            line for line in evidence if _informative(line)
+        ]
         if said:
             return said[-1].strip()
         said = [line for line in evidence if line.strip() and not TERMINAL.search(line)]
         return (said or list(evidence))[-1].strip()
     index = decisive
     if BANNER.search(evidence[index]):
-        for i in range(decisive + 1, len(evidence)):
-            line = evidence[i]
-            if TERMINAL.search(line) or is_command(line):
-                break
-            if not BANNER.search(line) and decisive_tier(line) in (1, 2, 3):
-                index = i
-                break
+        stop = next(
+            (i for i in range(decisive + 1, len(evidence)) if _ends_cause_search(evidence[i])),
+            len(evidence),
+        )
+        after = [
+            i for i in range(decisive + 1, stop) if fresh[i] and not BANNER.search(evidence[i])
+        ]
+        cause = next((i for i in after if decisive_tier(evidence[i]) in (1, 2, 3)), None)
+        if cause is None and compared:
+            # No new error-shaped line: a new line says more than the banner.
+            cause = next((i for i in after if _informative(evidence[i])), None)
+        index = index if cause is None else cause
     head = evidence[index].strip()
     if head.endswith(":"):
         detail = next((line for line in evidence[index + 1 :] if line.strip()), "")
@@ -157,22 +169,40 @@ def _headline(evidence: Sequence[str], decisive: int | None) -> str:
     return head
 
 
+def _ends_cause_search(line: str) -> bool:
+    return bool(TERMINAL.search(line) or is_command(line))
+
+
 def triage(text: str, *, passing: str | None = None, steps: Sequence[str] = ()) -> Triage:
     """Triage one failed build log (``passing``: a passing log of the same branch)."""
     lines = split_lines(text)
-    span = choose_span(lines, None if passing is None else split_lines(passing))
+    # Each line cleaned once, and cut at MATCH_CHARS: rules read no more of a line.
+    cleaned_all = clean_lines(lines)
+    span = choose_span(
+        lines, None if passing is None else split_lines(passing), cleaned=cleaned_all
+    )
     if span.end < span.start:
         return Triage("unknown", "unknown", 0, 0, (), "unknown: the log is empty", "", False)
-    shown = [clean(line)[:4000] for line in lines[span.start : span.end + 1]]
-    cleaned_all = [clean(line) for line in lines]
-    category, certain = categorise(shown, span.command)
-    # Certain only when a rule read the category off a line that states an error outright.
+    category, certain = categorise(cleaned_all[span.start : span.end + 1], span.command)
+    # Certain only when a rule read the category off a line that states an error outright
+    # (and, with a passing log, one that log lacks).
     certain = certain and span.decisive is not None and span.tier == 1
+    if span.nothing_new:
+        category, certain = "unknown", False
     step = _step(cleaned_all, span, category, steps)
+    # The evidence as a reader sees it; masking cuts a line over 2000 characters (the
+    # cut word dropped, " [...]" added).
+    shown = [clean(line)[:4000] for line in lines[span.start : span.end + 1]]
     evidence = tuple(mask_lines(shown, before=cleaned_all[: span.start]))
-    head = _headline(evidence, None if span.decisive is None else span.decisive - span.start)
+    head = _headline(
+        evidence, None if span.decisive is None else span.decisive - span.start, span.new
+    )
     head = head[:157] + "..." if len(head) > 160 else head
-    if category == "unknown":
+    if span.nothing_new:
+        summary = (
+            f"unknown: the failing log has no line the passing one lacks; nearest lines: {head}"
+        )
+    elif category == "unknown":
         summary = f"unknown: no rule recognised the failure; nearest lines: {head}"
     elif certain:
         summary = f"{category} in step {step}: {head}"

@@ -1,11 +1,13 @@
 """devops-assets triage LOG [--pass PASSING_LOG] [--step NAME ...] [--format json|table]
 
 LOG is a plain or gzipped text log, or a Workers Builds logs JSON response (one page or
-a list of pages). An empty, binary, oversized (over 200 MB of text) or malformed log
-is refused with exit status 2 and one line on stderr: "devops-assets triage: LOG: why".
-The JSON output has exactly the keys category, step, evidence_start, evidence_end,
-evidence, summary, signature; line numbers are 1-based and count "\\n" only. A --step
-name is reported only when a command line of the log runs it ("$ bun run lint").
+a list of pages). An empty, binary (over a quarter NULs, lone surrogates or bytes that
+are not UTF-8; fewer are shown as U+FFFD), oversized (over 200 MB of text) or malformed
+log is refused with exit status 2 and one line on stderr: "devops-assets triage: LOG:
+why". The JSON output has exactly the keys category, step, evidence_start, evidence_end,
+evidence, summary, signature and certain (false for a guess or unknown); line numbers
+are 1-based and count "\\n" only. A --step name is reported only when a command line
+of the log runs it ("$ bun run lint").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 1. The *anchor* is the first line that ends a failed step ("The command … exited with 1",
    ``npm ERR! code ELIFECYCLE``, ``BUILD FAILURE``, ``Process completed with exit code``, …);
-   without one, the end of the log.
+   without one, the end of the log. The first ``MAX_ANCHORS`` are kept, in one pass.
 2. The *window* runs from the last command line before the anchor (``$ cmd``, ``Run cmd``,
    ``> pkg@1.0.0 script``, Workers Builds' "Executing user build command") to the anchor.
 3. In the window, the first line that states an error outright (tier 1) wins, else the first
@@ -10,26 +10,41 @@
    is searched, and failing that the lines just before the anchor are shown (uncertain).
 4. With a passing log of the same branch, a line whose normalised text also appears in the
    passing log is never decisive, and when no error-shaped line is new, the first new lines
-   before the anchor are the evidence.
+   before the anchor are the evidence. With nothing new before the anchor, the search runs
+   as without a passing log but its answer is never certain (tier 0); ``nothing_new`` says
+   the failing log has no line the passing one lacks at all.
 5. The span starts one line before the decisive line when that line introduces it (a file
    name, a test title, a browser name) and runs on while the output stays on the same
    failure: at most ``MAX_LINES`` lines, ending before a blank pair or a new command, or
    at the step's closing lines when they fall within those lines (the span is one run of
    the log's lines: a longer failure is cut at ``MAX_LINES`` and the closing lines left out).
+
+Every step is linear in the log's length: lines are cleaned once and cut at
+``MATCH_CHARS`` for the rules, command lines found once, each line's tier computed once.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from devops_assets.triage.normalise import clean, normalise
-from devops_assets.triage.rules import NOISE, TERMINAL, decisive_tier
+from devops_assets.triage.rules import NOISE, TERMINAL, decisive_tier, failure_summary
 
 MAX_LINES = 15
 # Lines before a step's end searched for the decisive line: bounds the work on a huge
 # log (a real failure is printed well within this of where its step fails).
 SCAN_WINDOW = 20_000
+# The failed steps looked at: the first few (Travis runs on after a failed step). The
+# search for them stops there, so a log of 160 000 "##[error]" annotations costs no more
+# than one with eight.
+MAX_ANCHORS = 8
+# Rules read at most this many characters of a line (a minified bundle or a CI line
+# glued with "\r" runs to hundreds of KB): it keeps every pattern's work bounded per
+# line. Masking cuts evidence lines at the same length.
+MATCH_CHARS = 2000
 COMMAND = re.compile(
     r"^\s*\$\s+\S|^\s*> \S+@\S+ \S+|^\s*> Task :\S+|^\s*> (?:npm|yarn|pnpm|bunx?|node|npx|tsc|"
     r"vitest|jest|mocha|karma|eslint|biome|prettier|wrangler|playwright|gulp|grunt|webpack|vite|"
@@ -47,6 +62,10 @@ class Span:
     decisive: int | None  # the decisive line, None when none was found
     command: str  # the failing step's command line (clean), "" when unknown
     tier: int  # 1 strong, 2 weak, 0 fallback
+    # With a passing log: which evidence lines it lacks (None without one), and whether
+    # the failing log has any line it lacks at all.
+    new: tuple[bool, ...] | None = None
+    nothing_new: bool = False
 
 
 def is_command(text: str) -> bool:
@@ -54,22 +73,65 @@ def is_command(text: str) -> bool:
     return bool(COMMAND.search(text)) and not TERMINAL.search(text)
 
 
-def _new_lines(cleaned: list[str], passing: list[str] | None) -> list[bool] | None:
-    if passing is None:
+def clean_lines(lines: Sequence[str]) -> list[str]:
+    """Each line as a reader sees it (:func:`clean`), cut at ``MATCH_CHARS`` for the rules."""
+    return [clean(line)[:MATCH_CHARS] for line in lines]
+
+
+def _new_lines(cleaned: list[str], seen: set[str] | None) -> list[bool] | None:
+    """Which lines the passing log (its lines normalised: ``seen``) lacks."""
+    if seen is None:
         return None
-    seen = {normalise(line) for line in passing}
     return [bool(line.strip()) and normalise(line) not in seen for line in cleaned]
 
 
+_DIGITS = re.compile(r"\d+")
+
+
+def _first_new(cleaned: list[str], new: list[bool], hi: int, seen: set[str]) -> int | None:
+    """The first line before ``hi`` the passing log lacks; one that differs from a passing
+    line only in its numbers ("3 routes" → "4 routes": a count that changed) is taken
+    only when no line before ``hi`` is new in its words too."""
+    fresh = [i for i in range(hi) if new[i]]
+    if not fresh:
+        return None
+    counts = {_DIGITS.sub("#", line) for line in seen}
+    return next(
+        (i for i in fresh if _DIGITS.sub("#", normalise(cleaned[i])) not in counts), fresh[0]
+    )
+
+
+class _Lines:
+    """The cleaned lines with what the search asks of them again and again: the command
+    lines (found once, then looked up by bisection) and each line's decisive tier
+    (computed once). Keeps the whole search linear in the log's length."""
+
+    def __init__(self, cleaned: list[str]) -> None:
+        self.cleaned = cleaned
+        self.commands = [i for i, text in enumerate(cleaned) if is_command(text)]
+        self._tiers: dict[int, int] = {}
+
+    def tier(self, index: int) -> int:
+        found = self._tiers.get(index)
+        if found is None:
+            found = self._tiers[index] = decisive_tier(self.cleaned[index])
+        return found
+
+    def command_before(self, index: int) -> int:
+        """The last command line at or before ``index``; 0 when there is none."""
+        at = bisect_right(self.commands, index) - 1
+        return self.commands[at] if at >= 0 else 0
+
+
 def _first_decisive(
-    cleaned: list[str], lo: int, hi: int, new: list[bool] | None
+    log: _Lines, lo: int, hi: int, new: list[bool] | None
 ) -> tuple[int | None, int]:
     strong: int | None = None
     weak: int | None = None
     for i in range(max(lo, hi - SCAN_WINDOW), hi):
         if new is not None and not new[i]:
             continue
-        tier = decisive_tier(cleaned[i])
+        tier = log.tier(i)
         if tier == 3:
             return i, 1
         if tier == 1 and strong is None:
@@ -118,29 +180,26 @@ def _extend(cleaned: list[str], decisive: int, hi: int) -> tuple[int, int]:
     return start, end
 
 
-def _command_before(cleaned: list[str], index: int) -> int:
-    for i in range(min(index, len(cleaned) - 1), -1, -1):
-        if is_command(cleaned[i]):
-            return i
-    return 0
-
-
 _TRAVIS_OPEN = re.compile(r'The command "')
 _TRAVIS_CLOSE = re.compile(r'" (?:exited with (\d+)|failed)')
 
 
-def _anchor(cleaned: list[str]) -> int | None:
-    """The first line that ends a failed step (a Travis message may span lines)."""
+def _anchors(cleaned: Sequence[str], limit: int = MAX_ANCHORS) -> list[int]:
+    """The first ``limit`` lines that end a failed step, in order (Travis goes on after a
+    failed step; its message may span lines). One pass, stopping at the ``limit``-th."""
+    found: list[int] = []
     for i, text in enumerate(cleaned):
+        if len(found) >= limit:
+            break
         if _TRAVIS_OPEN.search(text) and not _TRAVIS_CLOSE.search(text):
             tail = " ".join(cleaned[i : i + 6])
             close = _TRAVIS_CLOSE.search(tail)
             if close and (close.group(1) is None or close.group(1) != "0"):
-                return i
+                found.append(i)
             continue
         if TERMINAL.search(text):
-            return i
-    return None
+            found.append(i)
+    return found
 
 
 def _step_end(cleaned: list[str], anchor: int) -> int:
@@ -151,40 +210,37 @@ def _step_end(cleaned: list[str], anchor: int) -> int:
     return min(len(cleaned), anchor + 200)
 
 
-def _anchors(cleaned: list[str]) -> list[int]:
-    """Every line that ends a failed step, in order (Travis goes on after a failed step)."""
-    found: list[int] = []
-    lo = 0
-    while lo < len(cleaned):
-        index = _anchor(cleaned[lo:])
-        if index is None:
-            break
-        found.append(lo + index)
-        lo += index + 1
-    return found
-
-
-def _search(cleaned: list[str], hi: int, new: list[bool] | None) -> tuple[int | None, int, int]:
+def _search(log: _Lines, hi: int, new: list[bool] | None) -> tuple[int | None, int, int]:
     """(decisive, tier, command line) for the step ending at ``hi``; earlier steps too."""
-    start_cmd = _command_before(cleaned, hi - 1) if hi > 0 else 0
+    start_cmd = log.command_before(hi - 1) if hi > 0 else 0
     starts = [start_cmd]
     while len(starts) < 4 and starts[-1] > 0:
-        starts.append(_command_before(cleaned, starts[-1] - 1))
+        starts.append(log.command_before(starts[-1] - 1))
     for lo in starts:
-        decisive, tier = _first_decisive(cleaned, lo, hi, new)
+        decisive, tier = _first_decisive(log, lo, hi, new)
         if decisive is not None:
             return decisive, tier, start_cmd
     return None, 0, start_cmd
 
 
-def choose_span(lines: list[str], passing: list[str] | None = None) -> Span:
-    """The evidence span of a failed build's ``lines`` (split on ``\\n``)."""
-    cleaned = [clean(line) for line in lines]
+def choose_span(
+    lines: Sequence[str],
+    passing: Sequence[str] | None = None,
+    *,
+    cleaned: list[str] | None = None,
+) -> Span:
+    """The evidence span of a failed build's ``lines`` (split on ``\\n``); ``cleaned``:
+    those lines already through :func:`clean_lines`."""
+    if cleaned is None:
+        cleaned = clean_lines(lines)
     if not cleaned:
         return Span(0, -1, None, "", 0)
-    pass_clean = None if passing is None else [clean(line) for line in passing]
-    new = _new_lines(cleaned, pass_clean)
-    anchors = _anchors(cleaned)[:8]
+    seen = None if passing is None else {normalise(line) for line in clean_lines(passing)}
+    new = _new_lines(cleaned, seen)
+    # With a passing log, a failing log that has no line it lacks: nothing is decisive.
+    nothing_new = new is not None and not any(new)
+    log = _Lines(cleaned)
+    anchors = _anchors(cleaned)
     ends = [_step_end(cleaned, anchor) for anchor in anchors] or [len(cleaned)]
     ends = list(dict.fromkeys(ends))
 
@@ -195,32 +251,39 @@ def choose_span(lines: list[str], passing: list[str] | None = None) -> Span:
             found.insert(0, cleaned[index].strip())
             if index == 0 or not found[0].startswith(">"):  # a top-level step: stop
                 break
-            index = _command_before(cleaned, index - 1)
+            index = log.command_before(index - 1)
         return " | ".join(found)
 
-    for diff in (new,) if new is None else (new, None):
-        found = [(hi, *_search(cleaned, hi, diff)) for hi in ends]
+    def span(start: int, end: int, decisive: int | None, command: int, tier: int) -> Span:
+        flags = None if new is None else tuple(new[start : end + 1])
+        return Span(start, end, decisive, command_of(command), tier, flags, nothing_new)
+
+    if new is not None and not nothing_new:
+        found = [(hi, *_search(log, hi, new)) for hi in ends]
         for wanted in (1, 2):
             for hi, decisive, tier, start_cmd in found:
                 if decisive is not None and tier == wanted:
-                    start, end = _extend(cleaned, decisive, hi)
-                    return Span(start, end, decisive, command_of(start_cmd), tier)
-        if diff is not None:
-            hi = ends[0]
-            if any(diff[:hi]):
-                first = next(i for i in range(hi) if diff[i])
-                start, end = _extend(cleaned, first, hi)
-                return Span(start, end, first, command_of(found[0][3]), 0)
+                    return span(*_extend(cleaned, decisive, hi), decisive, start_cmd, tier)
+        hi = ends[0]
+        first = _first_new(cleaned, new, hi, seen or set())
+        if first is not None:
+            return span(*_extend(cleaned, first, hi), first, found[0][3], 0)
+    # Without a passing log, or with one but no new line before the failure: every line
+    # may be decisive. A line the passing log also has is never certain (tier 0).
+    found = [(hi, *_search(log, hi, None)) for hi in ends]
+    for wanted in (1, 2):
+        for hi, decisive, tier, start_cmd in found:
+            if decisive is not None and tier == wanted:
+                tier = tier if new is None else 0
+                return span(*_extend(cleaned, decisive, hi), decisive, start_cmd, tier)
     # A test runner's failure summary anywhere (a step can print failures and still exit 0).
-    for i, text in enumerate(cleaned):
-        if decisive_tier(text) == 3:
-            start, end = _extend(cleaned, i, len(cleaned))
-            return Span(start, end, i, command_of(_command_before(cleaned, i)), 2)
+    for i in range(len(cleaned)):
+        if failure_summary(cleaned[i]):
+            return span(*_extend(cleaned, i, len(cleaned)), i, log.command_before(i), 2)
     # Nothing decisive: show the lines just before the first failure (or the end).
     hi = anchors[0] if anchors else len(cleaned) - 1
     end = min(hi, len(cleaned) - 1)
     while end > 0 and not cleaned[end].strip():
         end -= 1
-    start_cmd = _command_before(cleaned, end)
-    start = max(0, end - 9, start_cmd)
-    return Span(start, end, None, command_of(start_cmd), 0)
+    start_cmd = log.command_before(end)
+    return span(max(0, end - 9, start_cmd), end, None, start_cmd, 0)

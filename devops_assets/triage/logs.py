@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import os
+import re
 import stat
 import zlib
 from collections.abc import Iterable
@@ -47,15 +48,28 @@ MAX_TEXT_BYTES = 200 * 1024 * 1024  # a log (after gunzip) longer than this is r
 _CHUNK = 1024 * 1024
 
 
+# No database stores a NUL or a lone UTF-16 surrogate (JSON can spell both: "\\u0000",
+# "\\ud800"): each becomes U+FFFD, as bytes that are not UTF-8 do.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_BOM = b"\xef\xbb\xbf"
+
+
+def _text_only(text: str, replaced: int = 0) -> str:
+    """``text`` with every NUL and lone surrogate replaced by U+FFFD; refused as binary
+    when more than a quarter of its characters are such or were not UTF-8 (``replaced``).
+    One rule for every size of log: a stray NUL in a log of three lines is shown, a file
+    of NULs is refused."""
+    unstorable = len(_UNSTORABLE.findall(text))
+    if (unstorable + replaced) * 4 > len(text):
+        raise LogError("binary content (NUL bytes or bytes that are not UTF-8), not a text log")
+    return _UNSTORABLE.sub("\ufffd", text) if unstorable else text
+
+
 def _decode(raw: bytes) -> str:
     # Never open in text mode: universal newlines would turn every "\r" into a break.
+    raw = raw.removeprefix(_BOM)
     text = raw.decode("utf-8", errors="replace")
-    # Binary, not a log: many NULs, or many bytes that are not UTF-8.
-    if raw.count(0) * 100 > len(raw) or (
-        (text.count("\ufffd") - raw.count("\ufffd".encode())) * 4 > len(text)
-    ):
-        raise LogError("binary content (NUL bytes or bytes that are not UTF-8), not a text log")
-    return text
+    return _text_only(text, text.count("\ufffd") - raw.count("\ufffd".encode()))
 
 
 def _entry_text(entry: object) -> str:
@@ -64,16 +78,26 @@ def _entry_text(entry: object) -> str:
     raise LogError("each log line must be [timestamp, text] with text a string")
 
 
+def _error_text(error: object) -> str:
+    if isinstance(error, dict):
+        if error.get("message"):
+            return str(error["message"])
+        if "code" in error:
+            return f"code {error['code']}"
+        return json.dumps(error)
+    return str(error)
+
+
 def _page_lines(page: object, last: bool) -> Iterable[str]:
     if not isinstance(page, dict):
         raise LogError("a Workers Builds logs page must be a JSON object")
     if page.get("success") is False:
         errors = page.get("errors")
-        said = "; ".join(
-            str(e.get("message", e)) if isinstance(e, dict) else str(e)
-            for e in (errors if isinstance(errors, list) else [errors])
-        )
-        raise LogError(f"the API answered with an error, not a log: {said or 'no message'}")
+        errors = errors if isinstance(errors, list) else [] if errors is None else [errors]
+        said = "; ".join(_error_text(error) for error in errors if error not in (None, "", {}))
+        if not said:
+            raise LogError("an API error answer (success: false) without errors, not a log")
+        raise LogError(f"the API answered with an error, not a log: {said}")
     result = page.get("result", page)
     if not isinstance(result, dict) or not isinstance(result.get("lines"), list):
         raise LogError("not a Workers Builds logs response: it needs result.lines, a list")
@@ -112,7 +136,8 @@ def parse_log(raw: bytes) -> str:
             raw = _gunzip(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise LogError("not a readable gzip file") from exc
-    stripped = raw.lstrip()
+    # A byte order mark (an editor saving the logs response) does not hide the JSON.
+    stripped = raw.removeprefix(_BOM).lstrip()
     if stripped[:1] in (b"{", b"["):
         text = _decode(raw)
         try:
@@ -122,7 +147,7 @@ def parse_log(raw: bytes) -> str:
         except ValueError:
             return text  # text that merely starts like JSON ("[INFO] ...")
         try:
-            return text_from_json(document)
+            return _text_only(text_from_json(document))
         except RecursionError as exc:
             raise LogError("JSON nested too deeply to read") from exc
     return _decode(raw)

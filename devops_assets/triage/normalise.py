@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import re
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\[[0-9;]*m(?=\S)")
+# The last branch: a colour code whose ESC was lost (``[31mError``, ``[0m``, ``[m``) glued
+# to the text after it; not the start of a bracketed word (``[mocha]``, ``[mf:err]``,
+# ``[main]``, ``[5ms]``), which is the log's own text.
+_ANSI = re.compile(
+    r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]"
+    r"|\[(?:\d+(?:;\d+)*)?m(?![\w:.-]*\])(?=\S)"
+)
 _CI_MARKERS = re.compile(r"(?:travis_(?:fold|time):[\w.:=,-]*|##\[(?:group|endgroup)\])")
 # A leading timestamp and the one tab or space that separates it from the text: the
 # indentation after it is the tool's own (a code frame's caret column) and stays.

@@ -194,6 +194,14 @@ CATEGORY_RULES: list[CategoryRule] = [
         r"\b(?:502|503|504) (?:Bad Gateway|Service Unavailable|Gateway Time-?out)|"
         r"\bHTTP (?:status )?(?:502|503|504)\b|registry returned 5\d\d"
         r"|\b5\d\d Internal Server Error|"
+        # A registry failing or not answering while packages download: pnpm's
+        # ERR_PNPM_FETCH_500 ("Internal Server Error - 500"), socket timeouts (npm, pnpm,
+        # yarn, yarn berry), bun's "ConnectionClosed downloading package manifest", 429s.
+        r"ERR_PNPM_(?:META_)?FETCH_5\d\d|"
+        r"(?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out) - 5\d\d|"
+        r"ESOCKETTIMEDOUT|ERR_SOCKET_TIMEOUT|\bsocket (?:connection )?timeout|"
+        r"\bConnection(?:Closed|Reset)\b|\bTimeout downloading\b|"
+        r"\b429 Too Many Requests|code E429\b|returned error: 5\d\d\b|"
         r"runner (?:has received a shutdown|lost communication)|lost communication with the server|"
         r"The operation was canceled|internal error occurred|Internal error while|"
         r"\bDisconnected.{0,20}(?:no message|ping timeout|reconnect)|remote browser|"
@@ -223,6 +231,13 @@ CATEGORY_RULES: list[CategoryRule] = [
         r"|Worker size|script (?:is )?too large|exceeds? the (?:\d+ ?[KM]i?B )?limit|"
         r"bundlesize|Package size limit|Script startup exceeded|code: 10027",
     ),
+    # An ESLint report line ("3:1  error  message  rule-name"; the unix format's
+    # "[Error/rule]") is lint whatever its message names ("TS2578", a file).
+    _rule(
+        "lint",
+        r"^\s*\d+:\d+\s+(?:error|warning)\s+\S.*\S\s{2,}(?:@[\w.-]+/)?[\w-]+(?:/[\w-]+)*\s*$"
+        r"|\[(?:Error|Warning)/(?:@[\w.-]+/)?[\w-]+(?:/[\w-]+)*\]\s*$",
+    ),
     _rule(
         "config",
         r"wrangler\.(?:toml|jsonc?)|No Rakefile found|Task never defined|No such file or directory"
@@ -246,7 +261,8 @@ CATEGORY_RULES: list[CategoryRule] = [
     ),
     _rule(
         "typecheck",
-        r"\berror TS\d+|: error TS\d+|\(\d+,\d+\): error|\bTS\d{4}\b|\btsc\b.*(?:error|failed)|"
+        r"\berror TS\d+|: error TS\d+|\(\d+,\d+\): error|\bTS\d{4}\b"
+        r"|(?<![\w/.-])tsc(?![\w/-]|\.\w).*(?:error|failed)|"
         r"Unable to compile TypeScript|Type '.*' is not assignable|Cannot find name '|"
         r"Property '.*' does not exist on type|\(\d{4}\)\s*$",
     ),
@@ -325,19 +341,62 @@ COMMAND_RULES: list[CategoryRule] = [
 ]
 
 
+# A unit test runner's failure report (Vitest, Jest): a failed file or test, or the run's
+# totals with a failure. Its lines (test titles, file paths, expected values, a fixture's
+# ENOENT) are the tests' own words, not another kind of failure.
+_UNIT_FAILED = _re(
+    r"^\s*FAIL\s+\S+\.[cm]?[jt]sx?(?:\s|$)|^\s*Test Files\s+[1-9]\d* failed"
+    r"|^\s*Tests:?\s+[1-9]\d* failed"
+)
+_UNIT_REPORT = _re(r"^\s*(?:FAIL|PASS)\s+\S+\.[cm]?[jt]sx?(?:\s|$)|" + _UNIT_FAILED.pattern)
+# Wrangler's warnings ("▲ [WARNING] Processing wrangler.toml configuration:" and the
+# indented lines under it) say nothing of an error wrangler reports with "✘ [ERROR]".
+_WRANGLER_WARNING = _re(r"^\s*▲ \[WARNING\]")
+_WRANGLER_ERROR = _re(r"^\s*(?:✘|X) \[ERROR\]")
+
+
+def _without_warnings(lines: list[str]) -> list[str]:
+    if not any(_WRANGLER_ERROR.search(line) for line in lines):
+        return lines
+    kept: list[str] = []
+    in_warning = False
+    for line in lines:
+        if _WRANGLER_WARNING.search(line):
+            in_warning = True
+            continue
+        if in_warning and line[:1].isspace() and line.strip():
+            continue
+        in_warning = False
+        kept.append(line)
+    return kept
+
+
 def categorise(evidence: list[str], command: str = "") -> tuple[str, bool]:
     """(category, certain): the first rule that matches the evidence lines, else the command.
 
-    ``certain`` is False when only the failing command (not the evidence) named a kind,
-    and for ``unknown``.
+    A unit test runner's failure report in the evidence is ``unit_test``: only the lines
+    before it are read by the other rules. Wrangler's error block is read before the
+    lines above it, and its warnings not at all. ``certain`` is False when only the failing
+    command (not the evidence) named a kind, and for ``unknown``.
     """
-    text = "\n".join(line for line in evidence if not TERMINAL.search(line))
+    lines = _without_warnings([line for line in evidence if not TERMINAL.search(line)])
+    report = None
+    if any(_UNIT_FAILED.search(line) for line in lines):
+        report = next(i for i, line in enumerate(lines) if _UNIT_REPORT.search(line))
+        lines = lines[:report]
     command = re.sub(
         r"(?:Executing user \w+ command|Installing project dependencies):\s*", "", command
     )
-    for rule in CATEGORY_RULES:
-        if rule.pattern.search(text):
-            return rule.category, True
+    # Wrangler's error block ("✘ [ERROR] …" and what follows) says what failed; the lines
+    # before it (a warning's details, output) are read only when it says nothing known.
+    error = next((i for i, line in enumerate(lines) if _WRANGLER_ERROR.search(line)), 0)
+    for part in (lines[error:], lines) if error else (lines,):
+        text = "\n".join(part)
+        for rule in CATEGORY_RULES:
+            if rule.pattern.search(text):
+                return rule.category, True
+    if report is not None:
+        return "unit_test", True
     # A chain of steps (``bun run lint && bun run format && …``) does not say which
     # of them failed: only a single command names the kind.
     if not re.search(r"&&|\|\||;", command):
@@ -358,3 +417,8 @@ def decisive_tier(line: str) -> int:
         if pattern.search(line):
             return tier or 3
     return 0
+
+
+def failure_summary(line: str) -> bool:
+    """``line`` is a test runner's failure summary (tier 3); a quick test first."""
+    return bool(DECISIVE[0][1].search(line)) and decisive_tier(line) == 3

@@ -17,4 +17,4 @@ def signature(category: str, evidence: Iterable[str]) -> str:
     """Twelve hex digits over ``category`` and the masked, normalised ``evidence``."""
     lines = [normalise(line) for line in evidence]
     body = "\n".join(line for line in lines if line)
-    return hashlib.sha256(f"{category}\n{body}".encode()).hexdigest()[:12]
+    return hashlib.sha256(f"{category}\n{body}".encode(errors="replace")).hexdigest()[:12]
