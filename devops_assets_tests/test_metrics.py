@@ -268,6 +268,13 @@ def test_the_rescue_is_the_earliest_stop_of_the_later_successes():
     assert values == {"build_success_rate": 0.5, "build_success_rate_without_flaky": 1.0}
 
 
+def test_an_outcome_named_failure_is_a_failure():
+    builds = [attempt("a1", "failure", 1, "A"), attempt("a2", "success", 2, "A")]
+    values = {v.metric: v.value for v in over_window(at(0), at(24), builds=builds)}
+    assert values["build_success_rate"] == 0.5
+    assert values["build_success_rate_without_flaky"] == 1.0
+
+
 def test_no_finished_builds_means_no_values():
     values = over_window(at(0), at(24), builds=[build("b5", None, 1, 0, status="running")])
     assert {v.metric: v.value for v in values} == {

@@ -398,3 +398,20 @@ def test_the_source_text_a_parser_did_not_expect_stays():
     line = "SyntaxError: Unexpected token function"
     assert mask(line) == line
     assert mask("Error: got Token abc123def456ghi") == "Error: got Token ***"
+
+
+@pytest.mark.parametrize(
+    ("line", "masked"),
+    [
+        ("password=SUPERSECRET_2024", "password=***"),
+        ("DB_PASSWORD=CHANGE_ME_123", "DB_PASSWORD=***"),
+        ("secret=ABC_DEF_GHI", "secret=***"),  # after '=', capitals are a value
+        ("password: HUNTER_2", "password: ***"),  # a digit: no variable name
+        ("password=abc", "password=***"),  # short, still a password
+        ("Error: boom password=abc1 rest", "Error: boom password=*** rest"),
+        ("Missing required secret: DATABASE_URL", "Missing required secret: DATABASE_URL"),
+        ("server-password: GITHUB_TOKEN", "server-password: GITHUB_TOKEN"),
+    ],
+)
+def test_capitals_are_a_name_only_when_told_not_assigned(line, masked):
+    assert mask(line) == masked

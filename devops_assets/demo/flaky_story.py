@@ -112,7 +112,8 @@ def play(config: PlatformConfig, defs: dg.Definitions, instance) -> list[str]:
         lines.append(f"  build_failures failed: {error}")
         return _printed(lines)
     lines.append(
-        f"4. build_failures: {metadata['flaky_failures']} flaky failure(s); {_rates(metadata)}"
+        f"4. build_failures: {metadata['flaky_failures']} flaky failure(s) in the whole "
+        f"history; over the health window {_rates(metadata)}"
     )
     return _printed(lines)
 

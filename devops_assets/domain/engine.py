@@ -46,7 +46,7 @@ BUILD = (
     "build_duration_mean",
 )
 METRICS = DELIVERY + RESTORE + BUILD
-RATED = {"success": 1, "fail": 0}
+RATED = {"success": 1, "fail": 0, "failure": 0}  # an events file's "failure" is "fail"
 
 
 @dataclass(frozen=True)

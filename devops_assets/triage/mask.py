@@ -34,12 +34,25 @@ _KEYISH = (
     r"shared[_-]?access[_-]?key|cookie)"
 )
 # Not a value: a masked one, a placeholder, a ``::`` scope or pytest node id, a
-# parenthesised location, the ``line:col`` after a key-ish file name, or the name of a
-# variable in capitals (``Missing required secret: DATABASE_URL``, ``token: NPM_TOKEN``).
+# parenthesised location, or the ``line:col`` after a key-ish file name.
 _NOT_A_VALUE = (
     r"(?!\*\*\*|\[secure\]|<|\$\{|Bearer\b|Basic\b|[:(]"
-    r"|\d+:\d+(?::\d+)?\)?(?![^\s\"',;])"
-    r"|(?-i:[A-Z]{2,}\d*(?:[_-](?:[A-Z]{2,}\d*|\d+))+)(?![^\s\"',;]))"
+    r"|\d+:\d+(?::\d+)?\)?(?![^\s\"',;]))"
+)
+# The name of a variable in capitals, told after a colon or a space (``Missing required
+# secret: DATABASE_URL``, ``token: NPM_TOKEN``): no digits, and never after ``=``, where
+# a value in capitals (``DB_PASSWORD=CHANGE_ME_123``) is a value.
+# After a password word only letters (``server-password: GITHUB_TOKEN``; ``password:
+# HUNTER_2`` is a password); after the others digits too (``secret: MY_SECRET_2``).
+_CAPITALS_NAME = re.compile(r"[A-Z]{2,}\d*(?:[_-](?:[A-Z]{2,}\d*|\d+))+")
+_LETTERS_NAME = re.compile(r"[A-Z]{2,}(?:[_-][A-Z]{2,})+")
+_PASSWORD_WORD = re.compile(r"passw(?:or)?d|passwd|pwd|pass[_-]?phrase", re.I)
+# A short password assigned with ``=`` (``password=abc``): shorter than the six
+# characters other values need, still a password.
+_SHORT_PASSWORD = re.compile(
+    r"(?P<key>(?<![\w.-])[\w.-]{0,40}?(?:passw(?:or)?d|passwd|pwd)\s*=\s*)"
+    r"(?P<value>[^\s\"',;*]{1,5})(?=[\s\"',;]|$)",
+    re.I,
 )
 # A quoted value runs to its closing quote (``password="hunter 2 horse"``); an unquoted
 # one to the next space, quote, comma or semicolon.
@@ -232,6 +245,10 @@ def _assigned(match: re.Match[str]) -> str:
     word = value.strip("\"'`")
     if _ERROR_CLASS.fullmatch(word) or (not quote and word.lower() in _COMMANDS):
         return match[0]
+    if "=" not in match["sep"]:
+        names = _LETTERS_NAME if _PASSWORD_WORD.search(key) else _CAPITALS_NAME
+        if names.fullmatch(word):
+            return match[0]
     name = key[:-1]
     if match["sep"] == ":" and _SERVICE_NAME.fullmatch(name) and not _ENDS_IN_KEY_WORD.search(name):
         # ``service:Action`` / ``package:task:`` (``password:Hunter`` stays a password).
@@ -298,6 +315,7 @@ def _mask_plain(line: str) -> str:
     line = _AUTH.sub(_authorization, line)
     line = _SHAPES.sub(MASK, line)
     line = _ASSIGNED.sub(_assigned, line)
+    line = _SHORT_PASSWORD.sub(lambda m: m["key"] + MASK, line)
     if _LOGIN.search(line):
         line = _LOGIN_PASSWORD.sub(lambda m: m["key"] + MASK, line)
     if _HTTP_CLIENT.search(line):
