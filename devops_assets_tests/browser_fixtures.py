@@ -260,3 +260,11 @@ def save_failure(page, server: DagsterDev, screenshot: Path, log: Path) -> None:
     except Exception as exc:  # the browser may be what broke; keep the first error
         print(f"no failure screenshot: {exc}")
     shutil.copyfile(server.log_path, log)
+
+
+@pytest.fixture
+def demo_ui(tmp_path: Path, postgres_server):
+    """A seeded demo workspace with its own Dagster database, served by ``dagster dev``:
+    (pipeline, server, chromium)."""
+    with served_demo(tmp_path, postgres_server) as parts:
+        yield parts

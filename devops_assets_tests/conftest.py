@@ -133,4 +133,6 @@ def api(app, spec):
 
 
 # A seeded demo workspace per test, for deploy tests (see deploy_fixtures.py).
+# The demo served by `dagster dev`, for the browser tests (see browser_fixtures.py).
+from devops_assets_tests.browser_fixtures import demo_ui  # noqa: E402, F401
 from devops_assets_tests.deploy_fixtures import seeded_template, world  # noqa: E402, F401

@@ -17,7 +17,6 @@ on and the ``dagster dev`` log are saved beside it.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -30,7 +29,6 @@ from devops_assets_tests.browser_fixtures import (
     chromium_page,
     run_errors,
     save_failure,
-    served_demo,
     wait_for_finished_status,
 )
 
@@ -41,13 +39,6 @@ UPSTREAM = "workers_builds"
 SCREENSHOT = ARTIFACTS / "build-failures-asset.png"
 FAILURE_SCREENSHOT = ARTIFACTS / "build-failures-failure.png"
 FAILURE_LOG = ARTIFACTS / "build-failures-dagster-dev.log"
-
-
-@pytest.fixture
-def demo_ui(tmp_path: Path, postgres_server):
-    """A seeded demo workspace with its own Dagster database, served by ``dagster dev``."""
-    with served_demo(tmp_path, postgres_server) as parts:
-        yield parts
 
 
 def materialize_with_upstream(page, server) -> str:

@@ -10,8 +10,6 @@ test fails, the page it was on and the ``dagster dev`` log are saved beside it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 import pytest
 import yaml
@@ -22,7 +20,6 @@ from devops_assets_tests.browser_fixtures import (
     launch_from_launchpad,
     run_errors,
     save_failure,
-    served_demo,
     wait_for_finished_status,
 )
 
@@ -33,13 +30,6 @@ DEPLOY_TAG = "devops_assets/deploy"
 SCREENSHOT = ARTIFACTS / "launchpad-deploy-run.png"
 FAILURE_SCREENSHOT = ARTIFACTS / "launchpad-deploy-failure.png"
 FAILURE_LOG = ARTIFACTS / "launchpad-deploy-dagster-dev.log"
-
-
-@pytest.fixture
-def demo_ui(tmp_path: Path, postgres_server):
-    """A seeded demo workspace with its own Dagster database, served by ``dagster dev``."""
-    with served_demo(tmp_path, postgres_server) as parts:
-        yield parts
 
 
 def newest_successful_build(history, worker: str) -> str:
