@@ -13,14 +13,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 
 from devops_assets.config import PlatformConfig
 from devops_assets.defs.ingest.build_failures import short_summary
-from devops_assets.demo.scenario import DEVELOPER, QUIET, commit_file, failure_text, wrangler_at
-from devops_assets.emulator.app import load_app
+from devops_assets.demo.scenario import QUIET, failure_text, push_change
 from devops_assets.emulator.buildlogs import FLAKY_KIND
 
 WORKER = "moltworker-staging"
@@ -59,19 +57,8 @@ def play(config: PlatformConfig, defs: dg.Definitions, instance) -> list[str]:
     from devops_assets.store.warehouse import Warehouse
 
     lines = ["", "Flaky build story (a failure a retry rescues):"]
-    app = load_app(config.cloudflare.emulator_state, persist=True)
-    branch = config.environment("staging").branches[0]
-    path, content, message = CHANGE
-    repo = Path(config.repository)
-    sha = commit_file(repo, branch, path, content, message, app.now())
-    builds = app.push(
-        branch,
-        sha,
-        message,
-        author_email=DEVELOPER[1],
-        outcome=None,
-        wrangler=wrangler_at(repo, sha),
-    )
+    app, sha, builds = push_change(config, CHANGE)
+    branch, message = config.environment("staging").branches[0], CHANGE[2]
     failed = None
     for script, build in zip(app.state.scripts.values(), builds, strict=True):
         if script == WORKER:

@@ -152,13 +152,16 @@ def failure_text(result: dg.ExecuteInProcessResult) -> str:
     return "(no step failure recorded)"
 
 
-def _push_and_deploy_staging(config, defs, instance, story: Story, cursor, change, serves) -> tuple:
+def push_change(config: PlatformConfig, change: tuple[str, str, str], serves="ok") -> tuple:
+    """Commit ``change`` (path, content, message) to staging's branch as the developer
+    and push it: the emulator app, the commit's sha and its builds, still running."""
     from devops_assets.emulator.app import load_app
 
     app = load_app(config.cloudflare.emulator_state, persist=True)
     branch = config.environment("staging").branches[0]
     path, content, message = change
-    sha = commit_file(Path(config.repository), branch, path, content, message, app.now())
+    repo = Path(config.repository)
+    sha = commit_file(repo, branch, path, content, message, app.now())
     builds = app.push(
         branch,
         sha,
@@ -166,8 +169,15 @@ def _push_and_deploy_staging(config, defs, instance, story: Story, cursor, chang
         author_email=DEVELOPER[1],
         outcome=None,
         serves=serves,
-        wrangler=wrangler_at(Path(config.repository), sha),
+        wrangler=wrangler_at(repo, sha),
     )
+    return app, sha, builds
+
+
+def _push_and_deploy_staging(config, defs, instance, story: Story, cursor, change, serves) -> tuple:
+    app, sha, builds = push_change(config, change, serves)
+    branch = config.environment("staging").branches[0]
+    message = change[2]
     story.say(f"  pushed {sha[:12]} to {branch}: {message.splitlines()[0]}")
     tick = _tick(defs, instance, "git_push_sensor", cursor)
     cursor = tick.cursor

@@ -53,21 +53,7 @@ class D1Ledger:
 
     def record(self, records: Iterable[ChecksumRecord]) -> int:
         """Store records in one transaction; a name recorded again is rewritten."""
-        rows = [dict(vars(r)) for r in records]
-        if not rows:
-            return 0
-        statement = self._warehouse.upsert_statement(D1_CHECKSUMS)
-        from devops_assets.store.warehouse import WarehouseWriteError
-
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(statement, rows)
-        except sa.exc.DBAPIError as exc:
-            raise WarehouseWriteError(
-                f"writing {len(rows)} rows to {D1_CHECKSUMS.name} failed and was rolled back: "
-                f"{exc.orig}"
-            ) from exc
-        return len(rows)
+        return self._warehouse.upsert_rows(D1_CHECKSUMS, [dict(vars(r)) for r in records])
 
     def recorded(self, environment: str, database_id: str) -> dict[str, str]:
         """Migration name → checksum recorded when the platform applied it."""

@@ -90,19 +90,7 @@ class TriageLedger:
         self.engine = warehouse.engine
 
     def _write(self, table: sa.Table, rows: list[dict]) -> int:
-        if not rows:
-            return 0
-        from devops_assets.store.warehouse import WarehouseWriteError
-
-        statement = self._warehouse.upsert_statement(table)
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(statement, rows)
-        except sa.exc.DBAPIError as exc:
-            raise WarehouseWriteError(
-                f"writing {len(rows)} rows to {table.name} failed and was rolled back: {exc.orig}"
-            ) from exc
-        return len(rows)
+        return self._warehouse.upsert_rows(table, rows)
 
     # -- logs -------------------------------------------------------------------------
 

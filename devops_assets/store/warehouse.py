@@ -223,13 +223,19 @@ class Warehouse:
         return len(rows)
 
     def _upsert(self, spec: r.RecordTable, rows: list[dict[str, Any]]) -> int:
+        return self.upsert_rows(spec.table, rows)
+
+    def upsert_rows(self, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+        """Write ``rows`` into ``table`` in one transaction, a row with a stored primary
+        key rewriting it; a database error rolls the whole batch back and names the
+        table (:class:`WarehouseWriteError`)."""
         if not rows:
             return 0
-        statement = self.upsert_statement(spec.table)
-        with self._writing(spec.table.name, len(rows)) as conn:
+        statement = self.upsert_statement(table)
+        with self._writing(table.name, len(rows)) as conn:
             for chunk in _chunks(rows, CHUNK_ROWS):
                 conn.execute(statement, chunk)
-        log.info("Upserted %d rows into %s", len(rows), spec.table.name)
+        log.info("Upserted %d rows into %s", len(rows), table.name)
         return len(rows)
 
     def insert(self, table: sa.Table) -> Any:
